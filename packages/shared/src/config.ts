@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { QueueName } from './queue.js';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Every environment variable the services read, with its default and meaning.
+ * The README's configuration table is this list.
+ */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Redis holding the BullMQ queue and the preprocessed pixels. */
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  /** MongoDB (or FerretDB) connection string; the database name is part of it. */
+  MONGODB_URL: z.string().startsWith('mongodb').default('mongodb://127.0.0.1:27017/imagerec'),
+  /** Queue name; tests give each run its own. */
+  QUEUE_NAME: z.string().min(1).default(QueueName.Classify),
+  API_HOST: z.string().default('127.0.0.1'),
+  API_PORT: int(0, 65535).default(3000),
+  /** Public base URL used in statusUrl links; empty means relative links. */
+  PUBLIC_BASE_URL: z.string().default(''),
+  /** Largest accepted upload, bytes (nginx's client_max_body_size matches it). */
+  MAX_UPLOAD_BYTES: int(1, 1 << 30).default(10 * 1024 * 1024),
+  /** Most files in one POST /v1/jobs. */
+  MAX_FILES: int(1, 256).default(16),
+  /** Largest decoded image, pixels (guards against decompression bombs). */
+  MAX_PIXELS: int(1, 1_000_000_000).default(40_000_000),
+  /** Default and largest wait of a synchronous predict, ms. */
+  SYNC_TIMEOUT_MS: int(1, 600_000).default(10_000),
+  SYNC_TIMEOUT_MAX_MS: int(1, 600_000).default(60_000),
+  /** Longest long-poll of GET /v1/jobs/:id?waitMs=, ms. */
+  LONG_POLL_MAX_MS: int(0, 600_000).default(30_000),
+  /** Answer repeated uploads (same SHA-256, same model) from stored results. */
+  CACHE_RESULTS: bool.default(true),
+  /** How long the preprocessed pixels wait in Redis for a worker, seconds. */
+  PIXELS_TTL_S: int(10, 7 * 24 * 3600).default(3600),
+  /** Directory holding the model files and the converted ONNX model. */
+  MODEL_DIR: z.string().default('models'),
+  /** Local mirror of the published model files; when unset they are downloaded. */
+  MODEL_MIRROR_DIR: z.string().optional(),
+  /** Jobs in one inference call at most. */
+  MAX_BATCH: int(1, 256).default(32),
+  /** Longest wait for a batch to fill after its first job arrives, ms. */
+  MAX_BATCH_DELAY_MS: int(0, 10_000).default(5),
+  /** Threads onnxruntime uses inside one inference call. */
+  INTRA_OP_THREADS: int(1, 64).default(2),
+  /** Attempts of a job that fails on a transient fault. */
+  JOB_ATTEMPTS: int(1, 20).default(5),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    redis: { url: e.REDIS_URL },
+    mongo: { url: e.MONGODB_URL },
+    queue: { name: e.QUEUE_NAME, attempts: e.JOB_ATTEMPTS, pixelsTtlS: e.PIXELS_TTL_S },
+    api: {
+      host: e.API_HOST,
+      port: e.API_PORT,
+      publicBaseUrl: e.PUBLIC_BASE_URL.replace(/\/$/, ''),
+      maxUploadBytes: e.MAX_UPLOAD_BYTES,
+      maxFiles: e.MAX_FILES,
+      maxPixels: e.MAX_PIXELS,
+      syncTimeoutMs: e.SYNC_TIMEOUT_MS,
+      syncTimeoutMaxMs: e.SYNC_TIMEOUT_MAX_MS,
+      longPollMaxMs: e.LONG_POLL_MAX_MS,
+      cacheResults: e.CACHE_RESULTS,
+    },
+    model: { dir: e.MODEL_DIR, mirrorDir: e.MODEL_MIRROR_DIR },
+    worker: {
+      maxBatch: e.MAX_BATCH,
+      maxBatchDelayMs: e.MAX_BATCH_DELAY_MS,
+      intraOpThreads: e.INTRA_OP_THREADS,
+    },
+  };
+}
+
+export type AppConfig = ReturnType<typeof loadConfig>;

@@ -1,0 +1,4 @@
+export * from './config.js';
+export * from './errors.js';
+export * from './model-spec.js';
+export * from './queue.js';

@@ -1,0 +1,23 @@
+/** The published model this service serves, pinned by checksum. */
+export const MODEL_SPEC = {
+  name: 'mobilenet_v2_1.0_224_quant',
+  source: {
+    file: 'mobilenet_v2_1.0_224_quant.tflite',
+    url: 'https://github.com/google-coral/test_data/raw/master/mobilenet_v2_1.0_224_quant.tflite',
+    sha256: '7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24ff9fd4776',
+  },
+  labels: {
+    file: 'imagenet_labels.txt',
+    url: 'https://github.com/google-coral/test_data/raw/master/imagenet_labels.txt',
+    sha256: 'b8aaeb5630c62626a7d124a05c0e14230a7ffdd2136a31d0190a4fb71c1d82f1',
+  },
+  /** The converted model, written beside the source. */
+  onnxFile: 'mobilenet_v2_1.0_224_quant.onnx',
+  inputSize: 224,
+} as const;
+
+/** Results of different model files never mix: the version is the source's checksum. */
+export const MODEL_INFO = {
+  name: MODEL_SPEC.name,
+  version: MODEL_SPEC.source.sha256.slice(0, 12),
+} as const;

@@ -1,0 +1,74 @@
+/** Queues shared by the API (producer) and the worker (consumer). */
+export enum QueueName {
+  Classify = 'classify',
+}
+
+export enum JobName {
+  Classify = 'classify',
+}
+
+/** BullMQ priorities: a lower number is served first. */
+export enum JobPriority {
+  Interactive = 1,
+  Bulk = 10,
+}
+
+export enum JobStatus {
+  Queued = 'queued',
+  Active = 'active',
+  Completed = 'completed',
+  Failed = 'failed',
+}
+
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'bmp';
+
+/** What the API knows about an accepted upload; the original bytes are not kept. */
+export interface UploadInfo {
+  filename: string;
+  sha256: string;
+  byteSize: number;
+  width: number;
+  height: number;
+  format: ImageFormat;
+}
+
+/** Job payload. The 224x224 RGB pixels travel under `pixelsKey` in Redis, not in the job. */
+export interface ClassifyJobData {
+  upload: UploadInfo;
+  pixelsKey: string;
+  /** Small WebP preview for the history page, base64. */
+  thumbnail: string;
+  topK: number;
+  /** Epoch ms when the API accepted the upload. */
+  acceptedAt: number;
+}
+
+export interface Prediction {
+  index: number;
+  label: string;
+  score: number;
+}
+
+export interface Timings {
+  queuedMs: number;
+  inferenceMs: number;
+  totalMs: number;
+  batchSize: number;
+}
+
+export interface ModelInfo {
+  name: string;
+  /** The source file's SHA-256, so results of another model version never mix. */
+  version: string;
+}
+
+/** What a finished job returns; also what the results store keeps. */
+export interface ClassifyResult {
+  predictions: Prediction[];
+  model: ModelInfo;
+  timings: Timings;
+  cached: boolean;
+}
+
+/** Redis key under which the API leaves a job's preprocessed pixels. */
+export const pixelsKey = (queueName: string, jobId: string) => `${queueName}:pixels:${jobId}`;
