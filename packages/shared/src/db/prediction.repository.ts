@@ -1,0 +1,119 @@
+import mongoose, { type Connection, type Model, Schema } from 'mongoose';
+import type { ClassifyResult, ImageFormat, UploadInfo } from '../queue.js';
+
+export enum PredictionStatus {
+  Completed = 'completed',
+  Failed = 'failed',
+}
+
+/** One finished job as stored: what the upload was, what the model said. Never the upload itself. */
+export interface PredictionRecord extends UploadInfo, Partial<ClassifyResult> {
+  jobId: string;
+  status: PredictionStatus;
+  thumbnail?: Buffer;
+  error?: string;
+  createdAt: Date;
+  finishedAt: Date;
+}
+
+const predictionSchema = new Schema<PredictionRecord>(
+  {
+    jobId: { type: String, required: true },
+    status: { type: String, enum: Object.values(PredictionStatus), required: true },
+    filename: { type: String, required: true },
+    sha256: { type: String, required: true },
+    byteSize: { type: Number, required: true },
+    width: { type: Number, required: true },
+    height: { type: Number, required: true },
+    format: { type: String, required: true },
+    thumbnail: Buffer,
+    predictions: [{ _id: false, index: Number, label: String, score: Number }],
+    model: { _id: false, name: String, version: String },
+    timings: { _id: false, queuedMs: Number, inferenceMs: Number, totalMs: Number, batchSize: Number },
+    cached: Boolean,
+    error: String,
+    createdAt: { type: Date, required: true },
+    finishedAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'predictions' },
+);
+predictionSchema.index({ jobId: 1 }, { unique: true });
+predictionSchema.index({ createdAt: -1 });
+predictionSchema.index({ sha256: 1, 'model.version': 1 });
+
+const toRecord = (doc: PredictionRecord & { _id?: unknown }): PredictionRecord => {
+  const { _id, thumbnail, ...rest } = doc;
+  // lean() hands binary fields back as BSON Binary, not Buffer.
+  const bytes = thumbnail instanceof mongoose.mongo.Binary ? thumbnail.buffer : thumbnail;
+  return {
+    ...rest,
+    format: rest.format as ImageFormat,
+    ...(bytes ? { thumbnail: Buffer.from(bytes) } : {}),
+  };
+};
+
+/** The results store: the only code that knows how predictions live in MongoDB. */
+export class PredictionRepository {
+  private constructor(
+    private readonly connection: Connection,
+    private readonly model: Model<PredictionRecord>,
+  ) {}
+
+  static async connect(url: string): Promise<PredictionRepository> {
+    const connection = await mongoose.createConnection(url, { serverSelectionTimeoutMS: 5000 }).asPromise();
+    const model = connection.model<PredictionRecord>('Prediction', predictionSchema);
+    await model.createIndexes();
+    return new PredictionRepository(connection, model);
+  }
+
+  async ping(): Promise<void> {
+    await this.connection.db?.admin().ping();
+  }
+
+  /** Upserted by job id: BullMQ delivers at least once, a redelivery must not add a document. */
+  async upsertMany(records: PredictionRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.model.bulkWrite(
+      records.map((record) => ({
+        updateOne: { filter: { jobId: record.jobId }, update: { $set: record }, upsert: true },
+      })),
+      { ordered: false },
+    );
+  }
+
+  async findByJobId(jobId: string): Promise<PredictionRecord | null> {
+    const doc = await this.model.findOne({ jobId }).lean<PredictionRecord>();
+    return doc && toRecord(doc);
+  }
+
+  /** A completed result for the same bytes and the same model, if one exists. */
+  async findCompletedBySha256(sha256: string, modelVersion: string): Promise<PredictionRecord | null> {
+    const doc = await this.model
+      .findOne({ sha256, 'model.version': modelVersion, status: PredictionStatus.Completed })
+      .lean<PredictionRecord>();
+    return doc && toRecord(doc);
+  }
+
+  /** Newest first; `before` pages back from a createdAt. */
+  async listRecent(limit: number, before?: Date): Promise<PredictionRecord[]> {
+    const docs = await this.model
+      .find(before ? { createdAt: { $lt: before } } : {})
+      .sort({ createdAt: -1, jobId: -1 })
+      .limit(limit)
+      .lean<PredictionRecord[]>();
+    return docs.map(toRecord);
+  }
+
+  async count(): Promise<number> {
+    return this.model.countDocuments();
+  }
+
+  /** For tests: removes the whole database this repository writes to. */
+  async dropDatabase(): Promise<void> {
+    await this.connection.dropDatabase();
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}

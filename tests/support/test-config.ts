@@ -1,0 +1,26 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { type AppConfig, loadConfig } from '@imagerec/shared';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const IMAGES_DIR =
+  process.env.TEST_IMAGES_DIR ?? fileURLToPath(new URL('../../../shared/images/', import.meta.url));
+
+/**
+ * Config for one test file: the Redis and MongoDB that scripts/test started (or the
+ * environment names), with a queue name and a database of its own.
+ */
+export function testConfig(overrides: Record<string, string> = {}): AppConfig {
+  const id = randomUUID().slice(0, 8);
+  const mongoBase = (process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27030/test').replace(/\/[^/]*$/, '');
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6390',
+    MODEL_DIR: process.env.MODEL_DIR ?? `${REPO_ROOT}models`,
+    MODEL_MIRROR_DIR: process.env.MODEL_MIRROR_DIR,
+    ...overrides,
+    MONGODB_URL: `${mongoBase}/test-${id}`,
+    QUEUE_NAME: `test-${id}`,
+  });
+}
