@@ -3,3 +3,7 @@ export * from './errors.js';
 export * from './model-spec.js';
 export * from './queue.js';
 export * from './db/prediction.repository.js';
+export * from './classify.queue.js';
+export * from './pixel.store.js';
+export * from './image/index.js';
+export * from './redis.js';

@@ -1,0 +1,2 @@
+export * from './image-format.js';
+export * from './preprocess.js';
