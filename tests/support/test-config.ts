@@ -12,7 +12,10 @@ export const IMAGES_DIR =
  */
 export function testConfig(overrides: Record<string, string> = {}): AppConfig {
   const id = randomUUID().slice(0, 8);
-  const mongoBase = (process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27030/test').replace(/\/[^/]*$/, '');
+  const mongoBase = (process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27030/test').replace(
+    /\/[^/]*$/,
+    '',
+  );
   return loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',

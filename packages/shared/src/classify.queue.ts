@@ -27,7 +27,10 @@ export class ClassifyQueue {
   readonly pixels: PixelStore;
 
   constructor(redis: Redis, cfg: AppConfig['queue']) {
-    this.queue = new Queue(cfg.name, { connection: redis, defaultJobOptions: classifyJobOptions(cfg) });
+    this.queue = new Queue(cfg.name, {
+      connection: redis,
+      defaultJobOptions: classifyJobOptions(cfg),
+    });
     this.pixels = new PixelStore(redis, cfg.name, cfg.pixelsTtlS);
   }
 

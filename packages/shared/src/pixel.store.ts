@@ -27,6 +27,7 @@ export class PixelStore {
   }
 
   async deleteMany(jobIds: string[]): Promise<void> {
-    if (jobIds.length > 0) await this.redis.del(...jobIds.map((id) => pixelsKey(this.queueName, id)));
+    if (jobIds.length > 0)
+      await this.redis.del(...jobIds.map((id) => pixelsKey(this.queueName, id)));
   }
 }

@@ -32,10 +32,9 @@ export interface UploadInfo {
   format: ImageFormat;
 }
 
-/** Job payload. The 224x224 RGB pixels travel under `pixelsKey` in Redis, not in the job. */
+/** Job payload. The 224x224 RGB pixels wait in Redis under `pixelsKey(queue, jobId)`, not in the job. */
 export interface ClassifyJobData {
   upload: UploadInfo;
-  pixelsKey: string;
   /** Small WebP preview for the history page, base64. */
   thumbnail: string;
   topK: number;
@@ -68,6 +67,8 @@ export interface ClassifyResult {
   model: ModelInfo;
   timings: Timings;
   cached: boolean;
+  /** Which worker process ran it (host:pid); shows how load spreads over workers. */
+  processedBy: string;
 }
 
 /** Redis key under which the API leaves a job's preprocessed pixels. */

@@ -29,8 +29,15 @@ const predictionSchema = new Schema<PredictionRecord>(
     thumbnail: Buffer,
     predictions: [{ _id: false, index: Number, label: String, score: Number }],
     model: { _id: false, name: String, version: String },
-    timings: { _id: false, queuedMs: Number, inferenceMs: Number, totalMs: Number, batchSize: Number },
+    timings: {
+      _id: false,
+      queuedMs: Number,
+      inferenceMs: Number,
+      totalMs: Number,
+      batchSize: Number,
+    },
     cached: Boolean,
+    processedBy: String,
     error: String,
     createdAt: { type: Date, required: true },
     finishedAt: { type: Date, required: true },
@@ -60,7 +67,9 @@ export class PredictionRepository {
   ) {}
 
   static async connect(url: string): Promise<PredictionRepository> {
-    const connection = await mongoose.createConnection(url, { serverSelectionTimeoutMS: 5000 }).asPromise();
+    const connection = await mongoose
+      .createConnection(url, { serverSelectionTimeoutMS: 5000 })
+      .asPromise();
     const model = connection.model<PredictionRecord>('Prediction', predictionSchema);
     await model.createIndexes();
     return new PredictionRepository(connection, model);
@@ -87,7 +96,10 @@ export class PredictionRepository {
   }
 
   /** A completed result for the same bytes and the same model, if one exists. */
-  async findCompletedBySha256(sha256: string, modelVersion: string): Promise<PredictionRecord | null> {
+  async findCompletedBySha256(
+    sha256: string,
+    modelVersion: string,
+  ): Promise<PredictionRecord | null> {
     const doc = await this.model
       .findOne({ sha256, 'model.version': modelVersion, status: PredictionStatus.Completed })
       .lean<PredictionRecord>();

@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import multipart, { ajvFilePlugin } from '@fastify/multipart';
+import type { AppConfig } from '@imagerec/shared';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { registerErrorHandlers } from './errors/error-handler.js';
+import { backendsPlugin } from './plugins/backends.plugin.js';
+import { docsPlugin } from './plugins/docs.plugin.js';
+import { healthRoutes } from './routes/health.routes.js';
+import { historyRoutes } from './routes/history.routes.js';
+import { jobsRoutes } from './routes/jobs.routes.js';
+import { predictRoutes } from './routes/predict.routes.js';
+
+/** Composes the API: external plugins, then the app's adapters, then the routes. */
+export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    ajv: { plugins: [ajvFilePlugin] },
+  });
+  app.decorate('config', config);
+
+  await app.register(multipart, {
+    attachFieldsToBody: true,
+    limits: {
+      fileSize: config.api.maxUploadBytes,
+      files: config.api.maxFiles,
+      fields: 10,
+      parts: config.api.maxFiles + 10,
+    },
+  });
+  await app.register(docsPlugin);
+  await app.register(backendsPlugin);
+
+  // Which process answered: nginx spreads requests over several.
+  const instance = `${hostname()}:${config.api.port}`;
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id).header('x-instance', instance);
+  });
+  registerErrorHandlers(app);
+
+  await app.register(healthRoutes);
+  await app.register(jobsRoutes);
+  await app.register(predictRoutes);
+  await app.register(historyRoutes);
+  return app;
+}

@@ -1,0 +1,52 @@
+/**
+ * Requests waiting for jobs to change state, keyed by job id. One QueueEvents subscription
+ * per process calls `notify`; each waiter leaves the registry when woken or timed out,
+ * so thousands of waiting requests hold no listener beyond their own entry.
+ */
+export class JobWaiters {
+  private readonly waiting = new Map<string, Set<() => void>>();
+
+  /**
+   * `done` resolves true when the job is notified, false when `timeoutMs` passes first.
+   * Register before looking at the job's state, so a change in between is not missed.
+   */
+  register(jobId: string, timeoutMs: number): { done: Promise<boolean>; cancel: () => void } {
+    let set = this.waiting.get(jobId);
+    if (!set) {
+      set = new Set();
+      this.waiting.set(jobId, set);
+    }
+    const waiters = set;
+    let wake: () => void = () => {};
+    let timer: NodeJS.Timeout | undefined;
+    const done = new Promise<boolean>((resolve) => {
+      const settle = (notified: boolean) => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.waiting.get(jobId) === waiters) this.waiting.delete(jobId);
+        resolve(notified);
+      };
+      wake = () => settle(true);
+      timer = setTimeout(() => settle(false), Math.max(0, timeoutMs));
+    });
+    waiters.add(wake);
+    return { done, cancel: wake };
+  }
+
+  notify(jobId: string): void {
+    const set = this.waiting.get(jobId);
+    if (!set) return;
+    for (const wake of [...set]) wake();
+  }
+
+  /** Wakes everyone, e.g. at shutdown, so no request hangs on a closed server. */
+  notifyAll(): void {
+    for (const jobId of [...this.waiting.keys()]) this.notify(jobId);
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const set of this.waiting.values()) n += set.size;
+    return n;
+  }
+}

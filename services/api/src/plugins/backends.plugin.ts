@@ -1,0 +1,54 @@
+import { type AppConfig, ClassifyQueue, createRedis, PredictionRepository } from '@imagerec/shared';
+import { QueueEvents } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { JobService } from '../jobs/job.service.js';
+import { JobWaiters } from '../jobs/job-waiters.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: AppConfig;
+    jobs: JobService;
+    repository: PredictionRepository;
+    /** Throws when Redis or MongoDB does not answer. */
+    checkBackends: () => Promise<void>;
+  }
+}
+
+/**
+ * The adapters to Redis (queue, pixels, job events) and MongoDB (results), and the
+ * job service over them. One QueueEvents subscription serves every waiting request.
+ */
+export const backendsPlugin = fp(
+  async (app: FastifyInstance) => {
+    const { config } = app;
+    const redis = createRedis(config.redis.url, { failFast: true });
+    const queue = new ClassifyQueue(redis, config.queue);
+    const repository = await PredictionRepository.connect(config.mongo.url);
+    const waiters = new JobWaiters();
+    const events = new QueueEvents(config.queue.name, {
+      connection: createRedis(config.redis.url),
+    });
+    const wake = ({ jobId }: { jobId: string }) => waiters.notify(jobId);
+    events.on('completed', wake);
+    events.on('failed', wake);
+    events.on('removed', wake);
+    events.on('error', (err) => app.log.warn({ err }, 'queue events connection error'));
+    await events.waitUntilReady();
+
+    app.decorate('repository', repository);
+    app.decorate('jobs', new JobService({ config, queue, repository, waiters }));
+    app.decorate('checkBackends', async () => {
+      await Promise.all([redis.ping(), repository.ping()]);
+    });
+
+    app.addHook('onClose', async () => {
+      waiters.notifyAll();
+      await events.close();
+      await queue.close();
+      await repository.close();
+      redis.disconnect();
+    });
+  },
+  { name: 'backends' },
+);
