@@ -281,12 +281,13 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     ]) {
       expect(doc.paths[path], path).toBeDefined();
     }
+    type Upload = {
+      requestBody: { content: Record<string, { schema: { properties: { image: object } } }> };
+    };
     const imageSchema = (path: string) =>
-      (
-        doc.paths[path]?.post as unknown as {
-          requestBody: { content: Record<string, { schema: { properties: { image: object } } }> };
-        }
-      ).requestBody.content['multipart/form-data']?.schema.properties.image;
+      (doc.paths[path]?.post as unknown as Upload | undefined)?.requestBody.content[
+        'multipart/form-data'
+      ]?.schema.properties.image;
     expect(imageSchema('/v1/predict')).toMatchObject({ type: 'string', format: 'binary' });
     expect(JSON.stringify(imageSchema('/v1/jobs'))).toContain('"format":"binary"');
     expect(Object.keys(doc.paths['/v1/predict']?.post?.responses ?? {})).toEqual(
