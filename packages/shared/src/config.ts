@@ -8,48 +8,75 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 /**
  * Every environment variable the services read, with its default and meaning.
- * The README's configuration table is this list.
+ * The README's configuration table lists the same (a unit test keeps them in step).
  */
 export const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Redis holding the BullMQ queue and the preprocessed pixels. */
-  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
-  /** MongoDB (or FerretDB) connection string; the database name is part of it. */
-  MONGODB_URL: z.string().startsWith('mongodb').default('mongodb://127.0.0.1:27017/imagerec'),
-  /** Queue name; tests give each run its own. */
-  QUEUE_NAME: z.string().min(1).default(QueueName.Classify),
-  API_HOST: z.string().default('127.0.0.1'),
-  API_PORT: int(0, 65535).default(3000),
-  /** Public base URL used in statusUrl links; empty means relative links. */
-  PUBLIC_BASE_URL: z.string().default(''),
-  /** Largest accepted upload, bytes (nginx's client_max_body_size matches it). */
-  MAX_UPLOAD_BYTES: int(1, 1 << 30).default(10 * 1024 * 1024),
-  /** Most files in one POST /v1/jobs. */
-  MAX_FILES: int(1, 256).default(16),
-  /** Largest decoded image, pixels (guards against decompression bombs). */
-  MAX_PIXELS: int(1, 1_000_000_000).default(40_000_000),
-  /** Default and largest wait of a synchronous predict, ms. */
-  SYNC_TIMEOUT_MS: int(1, 600_000).default(10_000),
-  SYNC_TIMEOUT_MAX_MS: int(1, 600_000).default(60_000),
-  /** Longest long-poll of GET /v1/jobs/:id?waitMs=, ms. */
-  LONG_POLL_MAX_MS: int(0, 600_000).default(30_000),
-  /** Answer repeated uploads (same SHA-256, same model) from stored results. */
-  CACHE_RESULTS: bool.default(true),
-  /** How long the preprocessed pixels wait in Redis for a worker, seconds. */
-  PIXELS_TTL_S: int(10, 7 * 24 * 3600).default(3600),
-  /** Directory holding the model files and the converted ONNX model. */
-  MODEL_DIR: z.string().default('models'),
-  /** Local mirror of the published model files; when unset they are downloaded. */
-  MODEL_MIRROR_DIR: z.string().optional(),
-  /** Jobs in one inference call at most. */
-  MAX_BATCH: int(1, 256).default(32),
-  /** Longest wait for a batch to fill after its first job arrives, ms. */
-  MAX_BATCH_DELAY_MS: int(0, 10_000).default(5),
-  /** Threads onnxruntime uses inside one inference call. */
-  INTRA_OP_THREADS: int(1, 64).default(2),
-  /** Attempts of a job that fails on a transient fault. */
-  JOB_ATTEMPTS: int(1, 20).default(5),
+  NODE_ENV: z
+    .enum(['development', 'production', 'test'])
+    .default('development')
+    .describe('development, production or test'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Log level of the JSON logs (pino levels)'),
+  REDIS_URL: z
+    .url()
+    .default('redis://127.0.0.1:6379')
+    .describe('Redis holding the BullMQ queue and the preprocessed pixels'),
+  MONGODB_URL: z
+    .string()
+    .startsWith('mongodb')
+    .default('mongodb://127.0.0.1:27017/imagerec')
+    .describe('MongoDB (or FerretDB) connection string; the database name is part of it'),
+  QUEUE_NAME: z
+    .string()
+    .min(1)
+    .default(QueueName.Classify)
+    .describe('Queue name; tests give each run its own'),
+  API_HOST: z.string().default('127.0.0.1').describe('Address the API listens on'),
+  API_PORT: int(0, 65535).default(3000).describe('Port the API listens on'),
+  PUBLIC_BASE_URL: z
+    .string()
+    .default('')
+    .describe('Public base URL used in statusUrl links; empty means relative links'),
+  MAX_UPLOAD_BYTES: int(1, 1 << 30)
+    .default(10 * 1024 * 1024)
+    .describe('Largest accepted upload, bytes (nginx allows the same body size)'),
+  MAX_FILES: int(1, 256).default(16).describe('Most files in one POST /v1/jobs'),
+  MAX_PIXELS: int(1, 1_000_000_000)
+    .default(40_000_000)
+    .describe('Largest decoded image, pixels (guards against decompression bombs)'),
+  SYNC_TIMEOUT_MS: int(1, 600_000)
+    .default(10_000)
+    .describe('Default wait of a synchronous predict (timeoutMs), ms'),
+  SYNC_TIMEOUT_MAX_MS: int(1, 600_000)
+    .default(60_000)
+    .describe('Largest timeoutMs a synchronous predict accepts, ms'),
+  LONG_POLL_MAX_MS: int(0, 600_000)
+    .default(30_000)
+    .describe('Longest long-poll of GET /v1/jobs/:id?waitMs=, ms'),
+  CACHE_RESULTS: bool
+    .default(true)
+    .describe('Answer repeated uploads (same SHA-256, same model) from stored results'),
+  PIXELS_TTL_S: int(10, 7 * 24 * 3600)
+    .default(3600)
+    .describe('How long the preprocessed pixels wait in Redis for a worker, seconds'),
+  MODEL_DIR: z
+    .string()
+    .default('models')
+    .describe('Directory holding the model files and the converted ONNX model'),
+  MODEL_MIRROR_DIR: z
+    .string()
+    .optional()
+    .describe('Local mirror of the published model files; when unset they are downloaded'),
+  MAX_BATCH: int(1, 256).default(32).describe('Jobs in one inference call at most'),
+  MAX_BATCH_DELAY_MS: int(0, 10_000)
+    .default(5)
+    .describe('Longest wait for a batch to fill after its first job arrives, ms'),
+  INTRA_OP_THREADS: int(1, 64)
+    .default(2)
+    .describe('Threads onnxruntime uses inside one inference call'),
+  JOB_ATTEMPTS: int(1, 20).default(5).describe('Attempts of a job that fails on a transient fault'),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { envSchema, loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('gives defaults as a typed, nested object', () => {
+    const config = loadConfig({});
+    expect(config.api.port).toBe(3000);
+    expect(config.api.maxUploadBytes).toBe(10 * 1024 * 1024);
+    expect(config.worker).toEqual({ maxBatch: 32, maxBatchDelayMs: 5, intraOpThreads: 2 });
+    expect(config.api.cacheResults).toBe(true);
+  });
+
+  it('coerces values from strings', () => {
+    const config = loadConfig({ API_PORT: '3101', CACHE_RESULTS: 'false', PUBLIC_BASE_URL: 'https://x.io/' });
+    expect(config.api.port).toBe(3101);
+    expect(config.api.cacheResults).toBe(false);
+    expect(config.api.publicBaseUrl).toBe('https://x.io');
+  });
+
+  it('fails fast, naming every bad variable', () => {
+    const load = () => loadConfig({ API_PORT: 'eighty', MAX_BATCH: '0', REDIS_URL: 'nope' });
+    expect(load).toThrow(/^Invalid configuration:/);
+    for (const name of ['API_PORT', 'MAX_BATCH', 'REDIS_URL']) expect(load).toThrow(name);
+  });
+
+  it('is documented: the README table lists every variable with its default', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    for (const [name, schema] of Object.entries(envSchema.shape)) {
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
+      expect(row, name).toBeDefined();
+      const fallback = (schema as { def: { defaultValue?: unknown } }).def.defaultValue;
+      if (fallback !== undefined && fallback !== '') expect(row, name).toContain(String(fallback));
+    }
+  });
+});
