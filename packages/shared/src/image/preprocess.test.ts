@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
 import { detectFormat } from './image-format.js';
@@ -30,7 +30,7 @@ const meanAbsDiff = (a: Buffer, b: Buffer) => {
 
 const expectColour = (actual: Rgb, expected: Rgb, tolerance = 1) => {
   for (let c = 0; c < 3; c++) {
-    expect(Math.abs(actual[c] - expected[c]), `${actual} vs ${expected}`).toBeLessThanOrEqual(
+    expect(Math.abs((actual[c] ?? 0) - (expected[c] ?? 0)), `${actual} vs ${expected}`).toBeLessThanOrEqual(
       tolerance,
     );
   }
@@ -135,12 +135,12 @@ const rgb = (c: Rgba): Rgb => [c[0], c[1], c[2]];
 
 describe('prepareUpload', () => {
   it.each([
-    ['jpeg', (s: sharp.Sharp) => s.jpeg({ quality: 95 })],
-    ['png', (s: sharp.Sharp) => s.png()],
-    ['webp', (s: sharp.Sharp) => s.webp({ quality: 95 })],
-    ['gif', (s: sharp.Sharp) => s.gif()],
-    ['tiff', (s: sharp.Sharp) => s.tiff()],
-    ['avif', (s: sharp.Sharp) => s.avif({ quality: 90 })],
+    ['jpeg', (s: Sharp) => s.jpeg({ quality: 95 })],
+    ['png', (s: Sharp) => s.png()],
+    ['webp', (s: Sharp) => s.webp({ quality: 95 })],
+    ['gif', (s: Sharp) => s.gif()],
+    ['tiff', (s: Sharp) => s.tiff()],
+    ['avif', (s: Sharp) => s.avif({ quality: 90 })],
   ] as const)('reads %s', async (format, encode) => {
     const reference = await prepareUpload(await gradient(64, 48).png().toBuffer(), opts);
     const result = await prepareUpload(await encode(gradient(64, 48)).toBuffer(), opts);

@@ -1,0 +1,17 @@
+import { loadConfig } from '@imagerec/shared';
+import { prepareModel } from '../prepare-model.js';
+
+const config = loadConfig();
+try {
+  const model = await prepareModel({
+    dir: config.model.dir,
+    mirrorDir: config.model.mirrorDir,
+    log: (message) => console.log(message),
+  });
+  console.log(
+    `model ready: ${model.onnxPath} (${model.labels.length} labels, source sha256 ${model.sourceSha256})`,
+  );
+} catch (err) {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+}

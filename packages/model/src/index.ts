@@ -1,0 +1,4 @@
+export * from './importer.js';
+export * from './model-store.js';
+export * from './prepare-model.js';
+export * from './tflite/reader.js';

@@ -1,0 +1,56 @@
+"""Runs the original .tflite (TFLite's own integer kernels, via ai-edge-litert) on the bytes
+dump-onnx.mjs saved and compares with our ONNX conversion's probabilities.
+
+usage: python compare.py <dump-dir>   (exit 1 when any image disagrees)
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+MAX_ABS_DIFF = 0.1
+
+
+def main() -> int:
+    dump = Path(sys.argv[1])
+    manifest = json.loads((dump / "manifest.json").read_text())
+    # TFLite's reference kernels: the definition of the quantized ops, no delegate.
+    interpreter = Interpreter(
+        model_path=manifest["tflite"],
+        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+    )
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    scale, zero_point = out["quantization"]
+    size = manifest["inputSize"]
+
+    print(f"{'image':<18} {'tflite top-1':>14} {'onnx top-1':>14} {'max |dp|':>9}  ok")
+    failures = 0
+    for image in manifest["images"]:
+        pixels = np.fromfile(dump / image["pixels"], dtype=np.uint8).reshape(1, size, size, 3)
+        onnx = np.fromfile(dump / image["probabilities"], dtype="<f4")
+        interpreter.set_tensor(inp["index"], pixels)
+        interpreter.invoke()
+        raw = interpreter.get_tensor(out["index"])[0].astype(np.float32)
+        tflite = (raw - zero_point) * scale
+        # Class 0 (background) is never an answer of the service.
+        t1 = int(np.argmax(tflite[1:])) + 1
+        o1 = int(np.argmax(onnx[1:])) + 1
+        diff = float(np.max(np.abs(tflite - onnx)))
+        ok = t1 == o1 and diff <= MAX_ABS_DIFF
+        failures += not ok
+        print(
+            f"{image['file']:<18} {t1:>5} p={tflite[t1]:.4f} {o1:>5} p={onnx[o1]:.4f} "
+            f"{diff:>9.4f}  {'ok' if ok else 'FAIL'}"
+        )
+    verdict = "all agree" if failures == 0 else f"{failures} image(s) disagree"
+    print(f"{verdict} (same top-1 and max |p_tflite - p_onnx| <= {MAX_ABS_DIFF})")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+// Dumps, for each test image, our preprocessed 224x224 RGB bytes and the converted ONNX
+// model's probabilities, for compare.py to check against the original .tflite.
+// usage: node scripts/oracle/dump-onnx.mjs <out-dir> <images-dir>
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { prepareModel } from '../../packages/model/dist/index.js';
+import {
+  detectFormat,
+  loadConfig,
+  MODEL_SPEC,
+  toModelInput,
+} from '../../packages/shared/dist/index.js';
+
+const require = createRequire(new URL('../../packages/model/package.json', import.meta.url));
+const ort = require('onnxruntime-node');
+
+const [outDir, imagesDir] = process.argv.slice(2).map((p) => resolve(p));
+if (!outDir || !imagesDir) {
+  console.error('usage: node scripts/oracle/dump-onnx.mjs <out-dir> <images-dir>');
+  process.exit(2);
+}
+
+const config = loadConfig();
+const model = await prepareModel({
+  dir: config.model.dir,
+  mirrorDir: config.model.mirrorDir,
+  log: (message) => console.error(message),
+});
+const session = await ort.InferenceSession.create(model.onnxPath);
+await mkdir(outDir, { recursive: true });
+
+const size = MODEL_SPEC.inputSize;
+const images = [];
+for (const file of (await readdir(imagesDir)).sort()) {
+  const bytes = await readFile(join(imagesDir, file));
+  if (!detectFormat(bytes)) continue;
+  const pixels = await toModelInput(bytes);
+  const input = new ort.Tensor('uint8', new Uint8Array(pixels), [1, size, size, 3]);
+  const { probabilities } = await session.run({ input });
+  const probs = probabilities.data;
+  await writeFile(join(outDir, `${file}.rgb`), pixels);
+  await writeFile(
+    join(outDir, `${file}.onnx.f32`),
+    new Uint8Array(probs.buffer, probs.byteOffset, probs.byteLength),
+  );
+  images.push({ file, pixels: `${file}.rgb`, probabilities: `${file}.onnx.f32` });
+}
+await session.release();
+
+const tflitePath = resolve(config.model.dir, MODEL_SPEC.source.file);
+const manifest = { tflite: tflitePath, inputSize: size, classes: model.labels.length, images };
+await writeFile(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+console.error(`dumped ${images.length} images to ${outDir}`);

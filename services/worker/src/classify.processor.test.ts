@@ -1,0 +1,175 @@
+import {
+  type ClassifyJobData,
+  MODEL_INFO,
+  MODEL_SPEC,
+  type PixelStore,
+  type PredictionRecord,
+  PredictionStatus,
+} from '@imagerec/shared';
+import { UnrecoverableError } from 'bullmq';
+import { describe, expect, it, vi } from 'vitest';
+import { type ClassifyJob, ClassifyProcessor } from './classify.processor.js';
+import type { Logger } from './logger.js';
+
+const IMAGE_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
+const silent: Logger = { error() {}, warn() {}, info() {}, debug() {} };
+
+const data = (topK = 3): ClassifyJobData => ({
+  upload: {
+    filename: 'cat.png',
+    sha256: 'ab'.repeat(32),
+    byteSize: 1000,
+    width: 512,
+    height: 341,
+    format: 'png',
+  },
+  thumbnail: Buffer.from('thumb').toString('base64'),
+  topK,
+  acceptedAt: Date.now() - 100,
+});
+
+const job = (id: string, jobData = data(), attemptsMade = 0, attempts = 3) =>
+  ({ id, data: jobData, attemptsMade, opts: { attempts } }) as unknown as ClassifyJob;
+
+function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<void> } = {}) {
+  const pixels = new Map<string, Buffer>();
+  const pixelStore = {
+    get: async (id: string) => pixels.get(id) ?? null,
+    deleteMany: vi.fn(async (ids: string[]) => {
+      for (const id of ids) pixels.delete(id);
+    }),
+  };
+  const stored: PredictionRecord[] = [];
+  const upsertMany = vi.fn(
+    opts.upsertMany ??
+      (async (records: PredictionRecord[]) => {
+        stored.push(...records);
+      }),
+  );
+  const classify = vi.fn(async (images: Uint8Array[], topK: number) => ({
+    predictions: images.map((_, i) =>
+      Array.from({ length: topK }, (_, k) => ({ index: i * 10 + k, label: `l${k}`, score: 0.5 })),
+    ),
+    inferenceMs: 12,
+  }));
+  const processor = new ClassifyProcessor({
+    pixels: pixelStore as unknown as PixelStore,
+    results: { upsertMany },
+    classify,
+    maxBatch: 4,
+    maxBatchDelayMs: 5,
+    processedBy: 'host:1',
+    log: silent,
+  });
+  const withPixels = (id: string, bytes = IMAGE_BYTES) => pixels.set(id, Buffer.alloc(bytes));
+  return { processor, pixels, pixelStore, stored, upsertMany, classify, withPixels };
+}
+
+describe('ClassifyProcessor', () => {
+  it('classifies a batch in one call, stores it in one write, then deletes the pixels', async () => {
+    const t = setup();
+    t.withPixels('a');
+    t.withPixels('b');
+    const [a, b] = await Promise.all([
+      t.processor.process(job('a', data(2))),
+      t.processor.process(job('b', data(3))),
+    ]);
+
+    expect(t.classify).toHaveBeenCalledTimes(1);
+    expect(t.classify.mock.calls[0]?.[1]).toBe(3);
+    expect(a?.predictions).toHaveLength(2);
+    expect(b?.predictions.map((p) => p.index)).toEqual([10, 11, 12]);
+    expect(a).toMatchObject({
+      model: MODEL_INFO,
+      cached: false,
+      processedBy: 'host:1',
+      timings: { inferenceMs: 12, batchSize: 2 },
+    });
+    expect(a?.timings.queuedMs).toBeGreaterThanOrEqual(100);
+    expect(a?.timings.totalMs).toBeGreaterThanOrEqual(a?.timings.queuedMs ?? 0);
+
+    expect(t.upsertMany).toHaveBeenCalledTimes(1);
+    expect(t.stored.map((r) => r.jobId)).toEqual(['a', 'b']);
+    expect(t.stored[0]).toMatchObject({
+      status: PredictionStatus.Completed,
+      filename: 'cat.png',
+      thumbnail: Buffer.from('thumb'),
+      predictions: a?.predictions,
+    });
+    expect(t.pixelStore.deleteMany).toHaveBeenCalledWith(['a', 'b']);
+    expect(t.pixels.size).toBe(0);
+  });
+
+  it('does not complete a job before its result is stored', async () => {
+    let release = () => {};
+    const t = setup({ upsertMany: () => new Promise<void>((r) => (release = r)) });
+    t.withPixels('a');
+    let done = false;
+    const processing = t.processor.process(job('a')).then(() => {
+      done = true;
+    });
+    await vi.waitFor(() => expect(t.upsertMany).toHaveBeenCalled());
+    expect(done).toBe(false);
+    release();
+    await processing;
+    expect(done).toBe(true);
+  });
+
+  it('fails a job with missing pixels for good and records the failure', async () => {
+    const t = setup();
+    const err = await t.processor.process(job('gone')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect(t.classify).not.toHaveBeenCalled();
+    expect(t.stored).toEqual([
+      expect.objectContaining({
+        jobId: 'gone',
+        status: PredictionStatus.Failed,
+        error: expect.stringMatching(/missing/),
+      }),
+    ]);
+    expect(t.pixelStore.deleteMany).toHaveBeenCalledWith(['gone']);
+  });
+
+  it('fails a job whose pixels have the wrong length for good', async () => {
+    const t = setup();
+    t.withPixels('short', 100);
+    await expect(t.processor.process(job('short'))).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(t.stored[0]?.error).toMatch(/100 bytes/);
+  });
+
+  it('rejects the whole batch with a retryable error when storing fails, keeping the pixels', async () => {
+    const t = setup({
+      upsertMany: async () => {
+        throw new Error('connection refused');
+      },
+    });
+    t.withPixels('a');
+    t.withPixels('b');
+    const errors = await Promise.all(
+      ['a', 'b'].map((id) => t.processor.process(job(id)).catch((e: unknown) => e)),
+    );
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(UnrecoverableError);
+      expect((err as Error).message).toMatch(/connection refused/);
+    }
+    // One batch write failed; no failure record on an attempt that will be retried.
+    expect(t.upsertMany).toHaveBeenCalledTimes(1);
+    expect(t.pixels.size).toBe(2);
+  });
+
+  it('records the failure when the last attempt fails', async () => {
+    const t = setup();
+    t.withPixels('a');
+    t.classify.mockRejectedValueOnce(new Error('thread crashed'));
+    await expect(t.processor.process(job('a', data(), 2, 3))).rejects.toThrow('thread crashed');
+    expect(t.stored).toEqual([
+      expect.objectContaining({
+        jobId: 'a',
+        status: PredictionStatus.Failed,
+        error: 'thread crashed',
+      }),
+    ]);
+    expect(t.pixels.size).toBe(0);
+  });
+});

@@ -1,0 +1,180 @@
+import {
+  type ClassifyJobData,
+  type ClassifyResult,
+  MODEL_INFO,
+  MODEL_SPEC,
+  type PixelStore,
+  type PredictionRecord,
+  PredictionStatus,
+} from '@imagerec/shared';
+import { type Job, UnrecoverableError } from 'bullmq';
+import { Batcher } from './batcher.js';
+import type { InferenceOutput } from './inference/inference.pool.js';
+import type { Logger } from './logger.js';
+
+export type ClassifyJob = Job<ClassifyJobData, ClassifyResult>;
+
+/** Where results go; the PredictionRepository, or a stand-in in tests. */
+export interface ResultsStore {
+  upsertMany(records: PredictionRecord[]): Promise<void>;
+}
+
+export interface ClassifyProcessorOptions {
+  pixels: PixelStore;
+  results: ResultsStore;
+  classify: (images: Uint8Array[], topK: number) => Promise<InferenceOutput>;
+  maxBatch: number;
+  maxBatchDelayMs: number;
+  /** host:pid of this process. */
+  processedBy: string;
+  log: Logger;
+}
+
+interface BatchItem {
+  jobId: string;
+  data: ClassifyJobData;
+  pixels: Buffer;
+}
+
+interface InferredItem {
+  result: ClassifyResult;
+  /** Settles once the whole batch's results are stored and its pixels deleted. */
+  stored: Promise<void>;
+}
+
+const INPUT_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** Mirrors BullMQ's own retry decision (Job.shouldRetryJob). */
+const isFinalFailure = (job: ClassifyJob, err: unknown) =>
+  (err instanceof Error && err.name === 'UnrecoverableError') ||
+  job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+/**
+ * The BullMQ processor: gathers jobs into batches, one inference call and one results write per
+ * batch. A job completes only after its result is stored; a store fault fails the batch's jobs
+ * with a plain Error so BullMQ retries them. Missing or malformed pixels fail a job for good.
+ */
+export class ClassifyProcessor {
+  private readonly batcher: Batcher<BatchItem, InferredItem>;
+
+  constructor(private readonly opts: ClassifyProcessorOptions) {
+    this.batcher = new Batcher({
+      maxBatch: opts.maxBatch,
+      maxDelayMs: opts.maxBatchDelayMs,
+      run: (items) => this.infer(items),
+    });
+  }
+
+  readonly process = async (job: ClassifyJob): Promise<ClassifyResult> => {
+    const jobId = String(job.id);
+    try {
+      const pixels = await this.readPixels(jobId);
+      const { result, stored } = await this.batcher.add({ jobId, data: job.data, pixels });
+      await stored;
+      return result;
+    } catch (err) {
+      if (isFinalFailure(job, err)) await this.recordFailure(jobId, job.data, err);
+      throw err;
+    }
+  };
+
+  /** Runs what is gathered; call once the BullMQ worker has stopped taking jobs. */
+  close(): Promise<void> {
+    return this.batcher.close();
+  }
+
+  private async readPixels(jobId: string): Promise<Buffer> {
+    const pixels = await this.opts.pixels.get(jobId);
+    if (!pixels) throw new UnrecoverableError('The preprocessed image is missing (expired?)');
+    if (pixels.length !== INPUT_BYTES) {
+      throw new UnrecoverableError(
+        `The preprocessed image has ${pixels.length} bytes instead of ${INPUT_BYTES}`,
+      );
+    }
+    return pixels;
+  }
+
+  /**
+   * The batcher's run covers inference only: the next batch's inference starts while this
+   * batch's results are being stored. Each job still waits for the store before completing.
+   */
+  private async infer(items: BatchItem[]): Promise<InferredItem[]> {
+    const startedAt = Date.now();
+    const topK = Math.max(...items.map((item) => item.data.topK));
+    const { predictions, inferenceMs } = await this.opts.classify(
+      items.map((item) => item.pixels),
+      topK,
+    );
+    const finishedAt = new Date();
+    const results = items.map(
+      ({ data }, i): ClassifyResult => ({
+        predictions: (predictions[i] ?? []).slice(0, data.topK),
+        model: { ...MODEL_INFO },
+        timings: {
+          queuedMs: startedAt - data.acceptedAt,
+          inferenceMs,
+          totalMs: finishedAt.getTime() - data.acceptedAt,
+          batchSize: items.length,
+        },
+        cached: false,
+        processedBy: this.opts.processedBy,
+      }),
+    );
+    const stored = this.store(items, results, finishedAt);
+    // Every job of the batch awaits it; this only keeps a rejection from counting as unhandled.
+    stored.catch(() => {});
+    return results.map((result) => ({ result, stored }));
+  }
+
+  private async store(items: BatchItem[], results: ClassifyResult[], finishedAt: Date) {
+    const records = items.map(({ jobId, data }, i) => ({
+      ...this.baseRecord(jobId, data, finishedAt),
+      ...results[i],
+      status: PredictionStatus.Completed,
+    }));
+    try {
+      await this.opts.results.upsertMany(records);
+    } catch (err) {
+      throw new Error(`Storing ${items.length} results failed: ${messageOf(err)}`, { cause: err });
+    }
+    await this.deletePixels(items.map((item) => item.jobId));
+  }
+
+  private async recordFailure(jobId: string, data: ClassifyJobData, err: unknown): Promise<void> {
+    try {
+      await this.opts.results.upsertMany([
+        {
+          ...this.baseRecord(jobId, data, new Date()),
+          status: PredictionStatus.Failed,
+          processedBy: this.opts.processedBy,
+          error: messageOf(err),
+        },
+      ]);
+    } catch (storeErr) {
+      // The job still fails in BullMQ, which keeps its reason; only the history lacks it.
+      this.opts.log.error('storing a failed job failed', { jobId, err: storeErr });
+    }
+    await this.deletePixels([jobId]);
+  }
+
+  private baseRecord(jobId: string, data: ClassifyJobData, finishedAt: Date) {
+    return {
+      jobId,
+      ...data.upload,
+      thumbnail: Buffer.from(data.thumbnail, 'base64'),
+      createdAt: new Date(data.acceptedAt),
+      finishedAt,
+    };
+  }
+
+  private async deletePixels(jobIds: string[]): Promise<void> {
+    try {
+      await this.opts.pixels.deleteMany(jobIds);
+    } catch (err) {
+      // Harmless: the pixels expire on their own.
+      this.opts.log.warn('deleting pixels failed', { jobIds, err });
+    }
+  }
+}

@@ -1,0 +1,224 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type AppConfig,
+  type ClassifyJobData,
+  ClassifyQueue,
+  type ClassifyResult,
+  createRedis,
+  JobName,
+  JobPriority,
+  type NewClassifyJob,
+  PredictionRepository,
+  PredictionStatus,
+  prepareUpload,
+} from '@imagerec/shared';
+import { QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
+import {
+  createWorkerService,
+  type WorkerService,
+  type WorkerServiceOptions,
+} from '../src/worker.service.js';
+
+const EGYPTIAN_CAT = 286;
+
+/** One worker service on a queue and database of its own, plus a producer and observers. */
+interface Harness {
+  config: AppConfig;
+  redis: Redis;
+  queue: ClassifyQueue;
+  events: QueueEvents;
+  repository: PredictionRepository;
+  service: WorkerService;
+}
+
+const harnesses: Harness[] = [];
+
+async function start(
+  overrides: Record<string, string> = {},
+  opts: (repository: PredictionRepository) => WorkerServiceOptions = () => ({}),
+): Promise<Harness> {
+  const config = testConfig(overrides);
+  const redis = createRedis(config.redis.url);
+  const queue = new ClassifyQueue(redis, config.queue);
+  // Each job.waitUntilFinished listens on the queue; the bursts wait for hundreds at once.
+  queue.queue.setMaxListeners(0);
+  const events = new QueueEvents(config.queue.name, { connection: redis });
+  const repository = await PredictionRepository.connect(config.mongo.url);
+  const harness = { config, redis, queue, events, repository } as Harness;
+  harnesses.push(harness);
+  await events.waitUntilReady();
+  harness.service = await createWorkerService(config, opts(repository));
+  return harness;
+}
+
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) {
+    await h.service?.close();
+    await h.events.close();
+    await h.queue.queue.obliterate({ force: true });
+    await h.queue.close();
+    const pixelKeys = await h.redis.keys(`${h.config.queue.name}:pixels:*`);
+    if (pixelKeys.length > 0) await h.redis.del(...pixelKeys);
+    await h.redis.quit();
+    await h.repository.dropDatabase();
+    await h.repository.close();
+  }
+});
+
+const uploads = new Map<string, Promise<Omit<NewClassifyJob, 'id'>>>();
+
+/** A job as the API would enqueue it, from a real image preprocessed the API's way. */
+async function imageJob(file: string, id: string = randomUUID()): Promise<NewClassifyJob> {
+  let upload = uploads.get(file);
+  if (!upload) {
+    upload = (async () => {
+      const bytes = await readFile(join(IMAGES_DIR, file));
+      const image = await prepareUpload(bytes, { maxPixels: 40_000_000 });
+      const data: ClassifyJobData = {
+        upload: {
+          filename: file,
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+          byteSize: bytes.length,
+          width: image.width,
+          height: image.height,
+          format: image.format,
+        },
+        thumbnail: image.thumbnail.toString('base64'),
+        topK: 5,
+        acceptedAt: Date.now(),
+      };
+      return { data, pixels: image.pixels, priority: JobPriority.Interactive };
+    })();
+    uploads.set(file, upload);
+  }
+  const { data, ...rest } = await upload;
+  return { id, ...rest, data: { ...data, acceptedAt: Date.now() } };
+}
+
+async function finished(h: Harness, id: string): Promise<ClassifyResult> {
+  const job = await h.queue.queue.getJob(id);
+  if (!job) throw new Error(`no job ${id}`);
+  return job.waitUntilFinished(h.events, 60_000);
+}
+
+describe('worker service', () => {
+  it('classifies cat.png as an Egyptian cat and stores the result before completing', async () => {
+    const h = await start();
+    const job = await imageJob('cat.png');
+    await h.queue.enqueue([job]);
+
+    const result = await finished(h, job.id);
+    expect(result.predictions).toHaveLength(5);
+    expect(result.predictions[0]?.index).toBe(EGYPTIAN_CAT);
+    expect(result.cached).toBe(false);
+    expect(result.processedBy).toBe(h.service.processedBy);
+    expect(result.timings.batchSize).toBe(1);
+    expect(result).not.toHaveProperty('thumbnail');
+
+    const record = await h.repository.findByJobId(job.id);
+    expect(record).toMatchObject({
+      status: PredictionStatus.Completed,
+      filename: 'cat.png',
+      sha256: job.data.upload.sha256,
+      predictions: result.predictions,
+      model: result.model,
+      timings: result.timings,
+      processedBy: result.processedBy,
+      createdAt: new Date(job.data.acceptedAt),
+    });
+    expect(record?.thumbnail?.equals(Buffer.from(job.data.thumbnail, 'base64'))).toBe(true);
+    expect(await h.queue.pixels.get(job.id)).toBeNull();
+  });
+
+  it('runs a burst of jobs in batches larger than one', async () => {
+    const h = await start({ MAX_BATCH: '16' });
+    const files = ['cat.png', 'grace_hopper.png', 'parrot.jpg', 'face.jpg'];
+    const jobs = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => imageJob(files[i % files.length] as string)),
+    );
+    await h.queue.enqueue(jobs);
+
+    const results = await Promise.all(jobs.map((job) => finished(h, job.id)));
+    const sizes = results.map((r) => r.timings.batchSize);
+    expect(Math.max(...sizes)).toBeGreaterThan(1);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(16);
+    expect(results[2]?.predictions[0]?.index).toBe(89);
+    expect(await h.repository.count()).toBe(40);
+  });
+
+  it('fails a job whose pixels are missing at once, without retries, and records it', async () => {
+    const h = await start();
+    const { id, data } = await imageJob('cat.png');
+    // Added without its pixels, as if they had expired.
+    await h.queue.queue.add(JobName.Classify, data, { jobId: id });
+
+    await expect(finished(h, id)).rejects.toThrow(/missing/);
+    const job = await h.queue.queue.getJob(id);
+    expect(await job?.getState()).toBe('failed');
+    expect(job?.attemptsMade).toBe(1);
+    expect(job?.opts.attempts).toBe(h.config.queue.attempts);
+
+    const record = await h.repository.findByJobId(id);
+    expect(record?.status).toBe(PredictionStatus.Failed);
+    expect(record?.error).toMatch(/missing/);
+    expect(record?.predictions ?? []).toHaveLength(0);
+  });
+
+  it('keeps one document when the same job is delivered twice', async () => {
+    const h = await start();
+    const job = await imageJob('parrot.jpg');
+    await h.queue.enqueue([job]);
+    const first = await finished(h, job.id);
+
+    await h.queue.queue.remove(job.id);
+    await h.queue.enqueue([await imageJob('parrot.jpg', job.id)]);
+    const second = await finished(h, job.id);
+
+    expect(second.predictions).toEqual(first.predictions);
+    expect(await h.repository.count()).toBe(1);
+    expect((await h.repository.findByJobId(job.id))?.status).toBe(PredictionStatus.Completed);
+  });
+
+  it('retries a batch whose results could not be stored', async () => {
+    let failures = 0;
+    const h = await start({}, (repository) => ({
+      results: {
+        upsertMany: async (records) => {
+          if (failures++ === 0) throw new Error('connection refused');
+          return repository.upsertMany(records);
+        },
+      },
+    }));
+    const job = await imageJob('cat.png');
+    await h.queue.enqueue([job]);
+
+    const result = await finished(h, job.id);
+    expect(result.predictions[0]?.index).toBe(EGYPTIAN_CAT);
+    const done = await h.queue.queue.getJob(job.id);
+    expect(done?.attemptsMade).toBeGreaterThan(1);
+    expect((await h.repository.findByJobId(job.id))?.status).toBe(PredictionStatus.Completed);
+  });
+
+  it('keeps renewing job locks through a long burst: inference runs off the main thread', async () => {
+    // Locks this short would be lost if a ~330 ms batch blocked the event loop.
+    const h = await start({ MAX_BATCH: '32' }, () => ({
+      worker: { lockDuration: 600, stalledInterval: 300 },
+    }));
+    const stalled: string[] = [];
+    h.events.on('stalled', ({ jobId }) => stalled.push(jobId));
+    h.service.worker.on('stalled', (jobId) => stalled.push(jobId));
+
+    const jobs = await Promise.all(Array.from({ length: 200 }, () => imageJob('cat.png')));
+    await h.queue.enqueue(jobs);
+    const results = await Promise.all(jobs.map((job) => finished(h, job.id)));
+
+    expect(results.every((r) => r.predictions[0]?.index === EGYPTIAN_CAT)).toBe(true);
+    expect(Math.max(...results.map((r) => r.timings.batchSize))).toBe(32);
+    expect(stalled).toEqual([]);
+  }, 120_000);
+});
