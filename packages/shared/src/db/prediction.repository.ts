@@ -16,9 +16,12 @@ export interface PredictionRecord extends UploadInfo, Partial<ClassifyResult> {
   finishedAt: Date;
 }
 
-const predictionSchema = new Schema<PredictionRecord>(
+/** Stored shape: the job id is the document's _id, the one key every MongoDB-protocol server looks up directly. */
+type PredictionDocument = Omit<PredictionRecord, 'jobId'> & { _id: string };
+
+const predictionSchema = new Schema<PredictionDocument>(
   {
-    jobId: { type: String, required: true },
+    _id: { type: String, required: true },
     status: { type: String, enum: Object.values(PredictionStatus), required: true },
     filename: { type: String, required: true },
     sha256: { type: String, required: true },
@@ -44,16 +47,16 @@ const predictionSchema = new Schema<PredictionRecord>(
   },
   { versionKey: false, collection: 'predictions' },
 );
-predictionSchema.index({ jobId: 1 }, { unique: true });
 predictionSchema.index({ createdAt: -1 });
 predictionSchema.index({ sha256: 1, 'model.version': 1 });
 
-const toRecord = (doc: PredictionRecord & { _id?: unknown }): PredictionRecord => {
+const toRecord = (doc: PredictionDocument): PredictionRecord => {
   const { _id, thumbnail, ...rest } = doc;
   // lean() hands binary fields back as BSON Binary, not Buffer.
   const bytes = thumbnail instanceof mongoose.mongo.Binary ? thumbnail.buffer : thumbnail;
   return {
     ...rest,
+    jobId: _id,
     format: rest.format as ImageFormat,
     ...(bytes ? { thumbnail: Buffer.from(bytes) } : {}),
   };
@@ -63,14 +66,14 @@ const toRecord = (doc: PredictionRecord & { _id?: unknown }): PredictionRecord =
 export class PredictionRepository {
   private constructor(
     private readonly connection: Connection,
-    private readonly model: Model<PredictionRecord>,
+    private readonly model: Model<PredictionDocument>,
   ) {}
 
   static async connect(url: string): Promise<PredictionRepository> {
     const connection = await mongoose
       .createConnection(url, { serverSelectionTimeoutMS: 5000 })
       .asPromise();
-    const model = connection.model<PredictionRecord>('Prediction', predictionSchema);
+    const model = connection.model<PredictionDocument>('Prediction', predictionSchema);
     await model.createIndexes();
     return new PredictionRepository(connection, model);
   }
@@ -83,15 +86,15 @@ export class PredictionRepository {
   async upsertMany(records: PredictionRecord[]): Promise<void> {
     if (records.length === 0) return;
     await this.model.bulkWrite(
-      records.map((record) => ({
-        updateOne: { filter: { jobId: record.jobId }, update: { $set: record }, upsert: true },
+      records.map(({ jobId, ...fields }) => ({
+        updateOne: { filter: { _id: jobId }, update: { $set: fields }, upsert: true },
       })),
       { ordered: false },
     );
   }
 
   async findByJobId(jobId: string): Promise<PredictionRecord | null> {
-    const doc = await this.model.findOne({ jobId }).lean<PredictionRecord>();
+    const doc = await this.model.findById(jobId).lean<PredictionDocument>();
     return doc && toRecord(doc);
   }
 
@@ -102,7 +105,7 @@ export class PredictionRepository {
   ): Promise<PredictionRecord | null> {
     const doc = await this.model
       .findOne({ sha256, 'model.version': modelVersion, status: PredictionStatus.Completed })
-      .lean<PredictionRecord>();
+      .lean<PredictionDocument>();
     return doc && toRecord(doc);
   }
 
@@ -110,9 +113,9 @@ export class PredictionRepository {
   async listRecent(limit: number, before?: Date): Promise<PredictionRecord[]> {
     const docs = await this.model
       .find(before ? { createdAt: { $lt: before } } : {})
-      .sort({ createdAt: -1, jobId: -1 })
+      .sort({ createdAt: -1, _id: -1 })
       .limit(limit)
-      .lean<PredictionRecord[]>();
+      .lean<PredictionDocument[]>();
     return docs.map(toRecord);
   }
 
