@@ -1,4 +1,4 @@
-# One running stack: Redis, FerretDB, API processes, workers (and nginx once configured).
+# One running stack: Redis, FerretDB, API processes, workers, and nginx in front of the APIs.
 # Callers set RUN_DIR; every port can be overridden from the environment.
 REDIS_PORT="${REDIS_PORT:-6379}"
 MONGO_PORT="${MONGO_PORT:-27017}"
@@ -11,6 +11,7 @@ export MONGODB_URL="mongodb://127.0.0.1:$MONGO_PORT/${MONGO_DB:-imagerec}"
 redis_ready() { [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 mongo_ready() { NODE_PATH="$ROOT/packages/shared/node_modules" node "$ROOT/scripts/lib/mongo-ping.cjs" "$MONGODB_URL"; }
 api_ready() { curl -fsS "http://127.0.0.1:$1/health" >/dev/null; }
+nginx_ready() { curl -fsS "http://127.0.0.1:$NGINX_PORT/health" >/dev/null; }
 
 start_backing_services() {
   mkdir -p "$RUN_DIR/redis" "$RUN_DIR/ferretdb"
@@ -34,4 +35,11 @@ start_app_services() {
     start_process "worker-$i" node "$ROOT/services/worker/dist/main.js"
   done
   for port in $API_PORTS; do wait_until "API on port $port" 60 api_ready "$port"; done
+  # The same template as docker-compose's nginx.conf, rendered for these ports and this RUN_DIR.
+  local conf="$RUN_DIR/nginx/nginx.conf"
+  RUN_DIR="$RUN_DIR" NGINX_PORT="$NGINX_PORT" API_PORTS="$API_PORTS" \
+    "$ROOT/scripts/lib/render-nginx.sh" local "$conf"
+  start_process nginx "$(command -v nginx || echo /usr/sbin/nginx)" \
+    -c "$conf" -p "$(dirname "$conf")" -e stderr
+  wait_until "nginx on port $NGINX_PORT" 20 nginx_ready
 }
