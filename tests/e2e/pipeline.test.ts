@@ -35,8 +35,12 @@ const image = (name: string, filename = name): FilePart => ({
 
 /** A picture no earlier run has uploaded, so the result cache cannot answer it. */
 const uniqueImage = async (filename: string): Promise<FilePart> => {
-  const noise = Buffer.from(Array.from({ length: 32 * 32 * 3 }, () => Math.floor(Math.random() * 256)));
-  const bytes = await sharp(noise, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+  const noise = Buffer.from(
+    Array.from({ length: 32 * 32 * 3 }, () => Math.floor(Math.random() * 256)),
+  );
+  const bytes = await sharp(noise, { raw: { width: 32, height: 32, channels: 3 } })
+    .png()
+    .toBuffer();
   return { filename, bytes };
 };
 
@@ -107,7 +111,14 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
 
   it('20 images in one call all complete, in MongoDB and on the history page', async () => {
     const run = randomUUID().slice(0, 8);
-    const names = ['cat.png', 'cat.bmp', 'grace_hopper.png', 'parrot.jpg', 'cat_720p.jpg', 'face.jpg'];
+    const names = [
+      'cat.png',
+      'cat.bmp',
+      'grace_hopper.png',
+      'parrot.jpg',
+      'cat_720p.jpg',
+      'face.jpg',
+    ];
     const parts = Array.from({ length: 20 }, (_, i) => {
       const name = names[i % names.length] as string;
       return image(name, `batch-${run}-${i}-${name}`);
@@ -118,13 +129,16 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
     expect(jobs).toHaveLength(20);
     const views = await Promise.all(jobs.map((j) => untilFinished(j.id)));
     expect(views.map((v) => v.status)).toEqual(Array(20).fill('completed'));
-    for (const job of jobs) expect((await repository.findByJobId(job.id))?.status).toBe('completed');
+    for (const job of jobs)
+      expect((await repository.findByJobId(job.id))?.status).toBe('completed');
     const page = await (await fetch(`${API_URL}/?limit=100`)).text();
     for (const part of parts) expect(page).toContain(part.filename);
   });
 
   it(`${WORKERS} workers share a burst of 64 jobs, each processing some, in batches`, async () => {
-    const parts = await Promise.all(Array.from({ length: 64 }, (_, i) => uniqueImage(`burst-${i}.png`)));
+    const parts = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => uniqueImage(`burst-${i}.png`)),
+    );
     const jobs: JobRef[] = [];
     for (let i = 0; i < parts.length; i += 16) {
       const res = await post('/v1/jobs', parts.slice(i, i + 16));
@@ -148,8 +162,16 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
   });
 
   it('refuses bad input with its status, and the next good upload still works', async () => {
-    expect((await post('/v1/jobs', [{ filename: 'x.png', bytes: Buffer.from('not an image') }])).status).toBe(415);
-    expect((await post('/v1/jobs', [{ filename: 'x.png', bytes: image('cat.png').bytes.subarray(0, 5000) }])).status).toBe(422);
+    expect(
+      (await post('/v1/jobs', [{ filename: 'x.png', bytes: Buffer.from('not an image') }])).status,
+    ).toBe(415);
+    expect(
+      (
+        await post('/v1/jobs', [
+          { filename: 'x.png', bytes: image('cat.png').bytes.subarray(0, 5000) },
+        ])
+      ).status,
+    ).toBe(422);
     const bad = await fetch(`${API_URL}/v1/jobs`, { method: 'POST', body: 'no form' });
     expect(bad.status).toBe(400);
     const good = await post('/v1/predict', [image('grace_hopper.png')]);
@@ -157,8 +179,17 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
   });
 
   it("the original service's demo commands work", async () => {
-    const { stdout } = await run('curl', ['-sS', '-X', 'POST', '-F', `image=@${join(IMAGES_DIR, 'cat.png')}`, `${API_URL}/predict`]);
-    expect(JSON.parse(stdout)).toMatchObject({ status: 'completed', predictions: [{ label: 'Egyptian cat' }] });
+    const { stdout } = await run('curl', [
+      '-sS',
+      '-X',
+      'POST',
+      '-F',
+      `image=@${join(IMAGES_DIR, 'cat.png')}`,
+      `${API_URL}/predict`,
+    ]);
+    const answer = JSON.parse(stdout) as JobView;
+    expect(answer.status).toBe('completed');
+    expect(answer.predictions?.[0]?.label).toBe('Egyptian cat');
     const page = await run('curl', ['-sS', `${API_URL}/`]);
     expect(page.stdout).toContain('Egyptian cat');
   });

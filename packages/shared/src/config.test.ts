@@ -12,7 +12,11 @@ describe('loadConfig', () => {
   });
 
   it('coerces values from strings', () => {
-    const config = loadConfig({ API_PORT: '3101', CACHE_RESULTS: 'false', PUBLIC_BASE_URL: 'https://x.io/' });
+    const config = loadConfig({
+      API_PORT: '3101',
+      CACHE_RESULTS: 'false',
+      PUBLIC_BASE_URL: 'https://x.io/',
+    });
     expect(config.api.port).toBe(3101);
     expect(config.api.cacheResults).toBe(false);
     expect(config.api.publicBaseUrl).toBe('https://x.io');

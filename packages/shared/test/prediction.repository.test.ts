@@ -1,8 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_INFO, PredictionRepository, type PredictionRecord, PredictionStatus } from '../src/index.js';
 import { testConfig } from '../../../tests/support/test-config.js';
+import {
+  MODEL_INFO,
+  type PredictionRecord,
+  PredictionRepository,
+  PredictionStatus,
+} from '../src/index.js';
 
-const record = (jobId: string, createdAt: Date, over: Partial<PredictionRecord> = {}): PredictionRecord => ({
+const record = (
+  jobId: string,
+  createdAt: Date,
+  over: Partial<PredictionRecord> = {},
+): PredictionRecord => ({
   jobId,
   status: PredictionStatus.Completed,
   filename: `${jobId}.png`,
@@ -41,7 +50,9 @@ describe('PredictionRepository against the MongoDB-protocol server', () => {
 
   it('upserts by job id, so a redelivered job does not add a document', async () => {
     const before = await repo.count();
-    await repo.upsertMany([record('a', new Date('2026-01-01T00:00:00Z'), { filename: 'again.png' })]);
+    await repo.upsertMany([
+      record('a', new Date('2026-01-01T00:00:00Z'), { filename: 'again.png' }),
+    ]);
     expect(await repo.count()).toBe(before);
     expect((await repo.findByJobId('a'))?.filename).toBe('again.png');
   });
@@ -52,11 +63,15 @@ describe('PredictionRepository against the MongoDB-protocol server', () => {
       record('c', new Date('2026-01-03T00:00:00Z')),
     ]);
     expect((await repo.listRecent(2)).map((r) => r.jobId)).toEqual(['c', 'b']);
-    expect((await repo.listRecent(10, new Date('2026-01-02T00:00:00Z'))).map((r) => r.jobId)).toEqual(['a']);
+    expect(
+      (await repo.listRecent(10, new Date('2026-01-02T00:00:00Z'))).map((r) => r.jobId),
+    ).toEqual(['a']);
   });
 
   it('finds a completed result by checksum and model version only', async () => {
-    await repo.upsertMany([record('d', new Date(), { sha256: 'same', status: PredictionStatus.Failed })]);
+    await repo.upsertMany([
+      record('d', new Date(), { sha256: 'same', status: PredictionStatus.Failed }),
+    ]);
     expect(await repo.findCompletedBySha256('same', MODEL_INFO.version)).toBeNull();
     await repo.upsertMany([record('e', new Date(), { sha256: 'same' })]);
     expect((await repo.findCompletedBySha256('same', MODEL_INFO.version))?.jobId).toBe('e');

@@ -110,6 +110,14 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     expect(job?.opts.priority).toBe(1);
   });
 
+  it("sends a browser that posted the history page's form back to the page", async () => {
+    const res = await post('/predict?timeoutMs=1', [cat], {
+      accept: 'text/html,application/xhtml+xml',
+    });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/');
+  });
+
   it('answers a repeated upload from the stored result without queueing it', async () => {
     const bytes = await sharp({
       create: { width: 64, height: 48, channels: 3, background: '#3a6' },

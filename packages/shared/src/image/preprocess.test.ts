@@ -30,9 +30,10 @@ const meanAbsDiff = (a: Buffer, b: Buffer) => {
 
 const expectColour = (actual: Rgb, expected: Rgb, tolerance = 1) => {
   for (let c = 0; c < 3; c++) {
-    expect(Math.abs((actual[c] ?? 0) - (expected[c] ?? 0)), `${actual} vs ${expected}`).toBeLessThanOrEqual(
-      tolerance,
-    );
+    expect(
+      Math.abs((actual[c] ?? 0) - (expected[c] ?? 0)),
+      `${actual} vs ${expected}`,
+    ).toBeLessThanOrEqual(tolerance);
   }
 };
 

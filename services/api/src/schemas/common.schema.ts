@@ -42,7 +42,7 @@ const timingsSchema = {
   properties: {
     queuedMs: { type: 'number', description: 'From acceptance to the start of its batch' },
     inferenceMs: { type: 'number', description: 'The batch inference call' },
-    totalMs: { type: 'number', description: 'From acceptance to the stored result' },
+    totalMs: { type: 'number', description: 'From acceptance to the end of its inference' },
     batchSize: {
       type: 'integer',
       description: 'Images in its inference batch; 0 for cached answers',

@@ -19,7 +19,7 @@ const row = (r: PredictionRecord) => {
   const thumb = r.thumbnail
     ? `<img src="/v1/jobs/${encodeURIComponent(r.jobId)}/thumbnail" alt="" width="64" loading="lazy">`
     : '';
-  return `<tr><td>${thumb}</td><td>${escapeHtml(r.filename)}<br><small>${r.width}x${r.height} ${r.format}</small></td><td>${outcome}</td><td><time>${r.createdAt.toISOString()}</time></td><td>${latency}</td></tr>`;
+  return `<tr><td>${thumb}</td><td>${escapeHtml(r.filename)}<br><small>${r.width}x${r.height} ${r.format}</small></td><td>${outcome}</td><td><time datetime="${r.createdAt.toISOString()}">${r.createdAt.toISOString().slice(0, 19).replace('T', ' ')}</time></td><td>${latency}</td></tr>`;
 };
 
 /** The history page: newest first, a page at a time, with an upload form. Plain HTML, no scripts. */

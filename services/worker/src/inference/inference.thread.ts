@@ -38,5 +38,5 @@ export default async function infer({
   }
   const started = performance.now();
   const predictions = await classifier.classify(images, topK);
-  return { predictions, inferenceMs: performance.now() - started };
+  return { predictions, inferenceMs: Math.round((performance.now() - started) * 10) / 10 };
 }
