@@ -2,12 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type ClassifyJobData, createRedis, JobName, JobStatus, QueueName } from '@imagerec/shared';
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-
-// scripts/test starts the stack and names its nginx and API processes.
-const NGINX_URL = (process.env.E2E_NGINX_URL ?? 'http://127.0.0.1:8090').replace(/\/$/, '');
-const API_URLS = (process.env.E2E_API_URLS ?? 'http://127.0.0.1:3100 http://127.0.0.1:3101')
-  .split(/\s+/)
-  .filter(Boolean);
+import { API_URLS, NGINX_URL } from '../support/stack.js';
 
 async function instanceOf(url: string): Promise<string | null> {
   const res = await fetch(url);

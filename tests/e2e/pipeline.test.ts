@@ -7,7 +7,7 @@ import { PredictionRepository } from '@imagerec/shared';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FilePart, multipartBody } from '../support/multipart.js';
-import { API_URL, WORKERS } from '../support/stack.js';
+import { API_URL, NGINX_URL, WORKERS } from '../support/stack.js';
 import { IMAGES_DIR } from '../support/test-config.js';
 
 const run = promisify(execFile);
@@ -178,19 +178,22 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
     expect(good.status).toBe(200);
   });
 
-  it("the original service's demo commands work", async () => {
+  it.each([
+    ['an API process', API_URL],
+    ['nginx', NGINX_URL],
+  ])("the original service's demo commands work through %s", async (_via, base) => {
     const { stdout } = await run('curl', [
       '-sS',
       '-X',
       'POST',
       '-F',
       `image=@${join(IMAGES_DIR, 'cat.png')}`,
-      `${API_URL}/predict`,
+      `${base}/predict`,
     ]);
     const answer = JSON.parse(stdout) as JobView;
     expect(answer.status).toBe('completed');
     expect(answer.predictions?.[0]?.label).toBe('Egyptian cat');
-    const page = await run('curl', ['-sS', `${API_URL}/`]);
+    const page = await run('curl', ['-sS', `${base}/`]);
     expect(page.stdout).toContain('Egyptian cat');
   });
 });

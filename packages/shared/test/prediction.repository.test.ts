@@ -68,13 +68,19 @@ describe('PredictionRepository against the MongoDB-protocol server', () => {
     ).toEqual(['a']);
   });
 
-  it('finds a completed result by checksum and model version only', async () => {
+  it('caches fresh completed predictions by checksum and model version only', async () => {
     await repo.upsertMany([
       record('d', new Date(), { sha256: 'same', status: PredictionStatus.Failed }),
     ]);
-    expect(await repo.findCompletedBySha256('same', MODEL_INFO.version)).toBeNull();
+    expect(await repo.findCachedPredictions('same', MODEL_INFO.version)).toBeNull();
     await repo.upsertMany([record('e', new Date(), { sha256: 'same' })]);
-    expect((await repo.findCompletedBySha256('same', MODEL_INFO.version))?.jobId).toBe('e');
-    expect(await repo.findCompletedBySha256('same', 'other-version')).toBeNull();
+    expect(await repo.findCachedPredictions('same', MODEL_INFO.version)).toEqual([
+      { index: 286, label: 'Egyptian cat', score: 0.8 },
+    ]);
+    expect(await repo.findCachedPredictions('same', 'other-version')).toBeNull();
+    await repo.upsertMany([
+      record('f', new Date(), { sha256: 'answered-from-cache', cached: true }),
+    ]);
+    expect(await repo.findCachedPredictions('answered-from-cache', MODEL_INFO.version)).toBeNull();
   });
 });

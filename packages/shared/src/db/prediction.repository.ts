@@ -1,5 +1,5 @@
 import mongoose, { type Connection, type Model, Schema } from 'mongoose';
-import type { ClassifyResult, ImageFormat, UploadInfo } from '../queue.js';
+import type { ClassifyResult, ImageFormat, Prediction, UploadInfo } from '../queue.js';
 
 export enum PredictionStatus {
   Completed = 'completed',
@@ -48,7 +48,49 @@ const predictionSchema = new Schema<PredictionDocument>(
   { versionKey: false, collection: 'predictions' },
 );
 predictionSchema.index({ createdAt: -1 });
-predictionSchema.index({ sha256: 1, 'model.version': 1 });
+predictionSchema.index({ sha256: 1 });
+
+/**
+ * Completed predictions by content: _id is `<model version>:<sha256>`, so the check made on
+ * every upload is a lookup by key on any MongoDB-protocol server (FerretDB's SQLite backend
+ * scans a collection for anything but _id).
+ */
+interface CachedPredictionDocument {
+  _id: string;
+  jobId: string;
+  predictions: Prediction[];
+}
+
+const cachedPredictionSchema = new Schema<CachedPredictionDocument>(
+  {
+    _id: { type: String, required: true },
+    jobId: { type: String, required: true },
+    predictions: [{ _id: false, index: Number, label: String, score: Number }],
+  },
+  { versionKey: false, collection: 'prediction_cache' },
+);
+
+const cacheKey = (modelVersion: string, sha256: string) => `${modelVersion}:${sha256}`;
+
+const DUPLICATE_KEY = 11000;
+
+/**
+ * Inserts the documents whose _id is new and returns the others. Writes are inserts in the
+ * common case because FerretDB's SQLite backend answers an upsert with a collection scan,
+ * while an insert costs the same at any size.
+ */
+async function insertNew<T extends { _id: string }>(model: Model<T>, docs: T[]): Promise<T[]> {
+  if (docs.length === 0) return [];
+  try {
+    await model.insertMany(docs, { ordered: false });
+    return [];
+  } catch (err) {
+    const writeErrors = (err as { writeErrors?: { index: number; err?: { code?: number } }[] })
+      .writeErrors;
+    if (!writeErrors?.length || writeErrors.some((w) => w.err?.code !== DUPLICATE_KEY)) throw err;
+    return writeErrors.map((w) => docs[w.index]).filter((d): d is T => d !== undefined);
+  }
+}
 
 const toRecord = (doc: PredictionDocument): PredictionRecord => {
   const { _id, thumbnail, ...rest } = doc;
@@ -67,6 +109,7 @@ export class PredictionRepository {
   private constructor(
     private readonly connection: Connection,
     private readonly model: Model<PredictionDocument>,
+    private readonly cache: Model<CachedPredictionDocument>,
   ) {}
 
   static async connect(url: string): Promise<PredictionRepository> {
@@ -74,22 +117,43 @@ export class PredictionRepository {
       .createConnection(url, { serverSelectionTimeoutMS: 5000 })
       .asPromise();
     const model = connection.model<PredictionDocument>('Prediction', predictionSchema);
+    const cache = connection.model<CachedPredictionDocument>(
+      'CachedPrediction',
+      cachedPredictionSchema,
+    );
     await model.createIndexes();
-    return new PredictionRepository(connection, model);
+    return new PredictionRepository(connection, model, cache);
   }
 
   async ping(): Promise<void> {
     await this.connection.db?.admin().ping();
   }
 
-  /** Upserted by job id: BullMQ delivers at least once, a redelivery must not add a document. */
+  /**
+   * Upserted by job id: BullMQ delivers at least once, a redelivery must not add a document.
+   * Fresh completed results also enter the content cache (where the content is cached
+   * already, the first answer stays).
+   */
   async upsertMany(records: PredictionRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.model.bulkWrite(
-      records.map(({ jobId, ...fields }) => ({
-        updateOne: { filter: { _id: jobId }, update: { $set: fields }, upsert: true },
+    const docs = records.map(({ jobId, ...fields }) => ({ ...fields, _id: jobId }));
+    const existing = await insertNew(this.model, docs);
+    if (existing.length > 0) {
+      await this.model.bulkWrite(
+        existing.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc } })),
+        { ordered: false },
+      );
+    }
+    const fresh = records.filter(
+      (r) => r.status === PredictionStatus.Completed && !r.cached && r.model && r.predictions,
+    );
+    await insertNew(
+      this.cache,
+      fresh.map(({ jobId, sha256, model, predictions = [] }) => ({
+        _id: cacheKey(model?.version ?? '', sha256),
+        jobId,
+        predictions,
       })),
-      { ordered: false },
     );
   }
 
@@ -98,15 +162,12 @@ export class PredictionRepository {
     return doc && toRecord(doc);
   }
 
-  /** A completed result for the same bytes and the same model, if one exists. */
-  async findCompletedBySha256(
-    sha256: string,
-    modelVersion: string,
-  ): Promise<PredictionRecord | null> {
-    const doc = await this.model
-      .findOne({ sha256, 'model.version': modelVersion, status: PredictionStatus.Completed })
-      .lean<PredictionDocument>();
-    return doc && toRecord(doc);
+  /** The predictions an earlier job made for the same bytes and the same model, if any. */
+  async findCachedPredictions(sha256: string, modelVersion: string): Promise<Prediction[] | null> {
+    const doc = await this.cache
+      .findById(cacheKey(modelVersion, sha256))
+      .lean<CachedPredictionDocument>();
+    return doc?.predictions ?? null;
   }
 
   /** Newest first; `before` pages back from a createdAt. */

@@ -67,16 +67,16 @@ export class JobService {
         format: p.image.format,
       };
       const hit = config.api.cacheResults
-        ? await repository.findCompletedBySha256(p.sha256, MODEL_INFO.version)
+        ? await repository.findCachedPredictions(p.sha256, MODEL_INFO.version)
         : null;
-      if (hit?.predictions && hit.predictions.length >= opts.topK) {
+      if (hit && hit.length >= opts.topK) {
         const now = Date.now();
         cachedRecords.push({
           ...upload,
           jobId: p.id,
           status: PredictionStatus.Completed,
           thumbnail: p.image.thumbnail,
-          predictions: hit.predictions,
+          predictions: hit,
           model: { ...MODEL_INFO },
           timings: { queuedMs: 0, inferenceMs: 0, totalMs: now - acceptedAt, batchSize: 0 },
           cached: true,

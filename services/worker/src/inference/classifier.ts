@@ -27,6 +27,8 @@ export class Classifier {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // Idle intra-op threads otherwise spin on the cores the API and database share.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     return new Classifier(session, opts.labels);
   }
