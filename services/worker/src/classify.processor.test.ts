@@ -7,12 +7,12 @@ import {
   PredictionStatus,
 } from '@imagerec/shared';
 import { UnrecoverableError } from 'bullmq';
+import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { type ClassifyJob, ClassifyProcessor } from './classify.processor.js';
-import type { Logger } from './logger.js';
 
 const IMAGE_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
-const silent: Logger = { error() {}, warn() {}, info() {}, debug() {} };
+const silent = pino({ level: 'silent' });
 
 const data = (topK = 3): ClassifyJobData => ({
   upload: {

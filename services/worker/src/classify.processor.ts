@@ -8,9 +8,9 @@ import {
   PredictionStatus,
 } from '@imagerec/shared';
 import { type Job, UnrecoverableError } from 'bullmq';
+import type { Logger } from 'pino';
 import { Batcher } from './batcher.js';
 import type { InferenceOutput } from './inference/inference.pool.js';
-import type { Logger } from './logger.js';
 
 export type ClassifyJob = Job<ClassifyJobData, ClassifyResult>;
 
@@ -154,7 +154,7 @@ export class ClassifyProcessor {
       ]);
     } catch (storeErr) {
       // The job still fails in BullMQ, which keeps its reason; only the history lacks it.
-      this.opts.log.error('storing a failed job failed', { jobId, err: storeErr });
+      this.opts.log.error({ jobId, err: storeErr }, 'storing a failed job failed');
     }
     await this.deletePixels([jobId]);
   }
@@ -174,7 +174,7 @@ export class ClassifyProcessor {
       await this.opts.pixels.deleteMany(jobIds);
     } catch (err) {
       // Harmless: the pixels expire on their own.
-      this.opts.log.warn('deleting pixels failed', { jobIds, err });
+      this.opts.log.warn({ jobIds, err }, 'deleting pixels failed');
     }
   }
 }

@@ -1,24 +1,24 @@
 import { loadConfig } from '@imagerec/shared';
-import { createLogger } from './logger.js';
+import { pino } from 'pino';
 import { createWorkerService } from './worker.service.js';
 
 const config = loadConfig();
-const log = createLogger(config.logLevel, { service: 'worker', pid: process.pid });
+const log = pino({ level: config.logLevel, base: { service: 'worker', pid: process.pid } });
 
 try {
   const service = await createWorkerService(config, { log });
-  log.info('worker started', { queue: config.queue.name, ...config.worker });
+  log.info({ queue: config.queue.name, ...config.worker }, 'worker started');
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    log.info('shutting down', { signal });
+    log.info({ signal }, 'shutting down');
     try {
       await service.close();
       log.info('stopped');
     } catch (err) {
-      log.error('shutdown failed', { err });
+      log.error({ err }, 'shutdown failed');
       process.exitCode = 1;
     }
     // A handle some library left open must not keep a stopped worker alive.
@@ -27,6 +27,6 @@ try {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 } catch (err) {
-  log.error('start-up failed', { err });
+  log.error({ err }, 'start-up failed');
   process.exit(1);
 }

@@ -9,9 +9,9 @@ import {
   PredictionRepository,
 } from '@imagerec/shared';
 import { Worker, type WorkerOptions } from 'bullmq';
+import { type Logger, pino } from 'pino';
 import { ClassifyProcessor, type ResultsStore } from './classify.processor.js';
 import { InferencePool } from './inference/inference.pool.js';
-import { createLogger, type Logger } from './logger.js';
 
 export type ClassifyWorker = Worker<ClassifyJobData, ClassifyResult>;
 
@@ -39,7 +39,7 @@ export async function createWorkerService(
   config: AppConfig,
   opts: WorkerServiceOptions = {},
 ): Promise<WorkerService> {
-  const log = opts.log ?? createLogger(config.logLevel, { service: 'worker' });
+  const log = opts.log ?? pino({ level: config.logLevel, base: { service: 'worker' } });
   const processedBy = `${hostname()}:${process.pid}`;
   // Released in reverse order, also when start-up fails half-way.
   const closers: (() => Promise<unknown>)[] = [];
@@ -88,9 +88,9 @@ export async function createWorkerService(
       concurrency: 3 * config.worker.maxBatch,
     });
     closers.push(() => worker.close());
-    worker.on('error', (err) => log.error('worker error', { err }));
+    worker.on('error', (err) => log.error({ err }, 'worker error'));
     worker.on('failed', (job, err) =>
-      log.warn('job failed', { jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }),
+      log.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'job failed'),
     );
     await worker.waitUntilReady();
 
