@@ -259,6 +259,7 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     expect(html.headers['content-type']).toMatch(/text\/html/);
     expect(html.body).toContain('again.png');
     expect(html.body).toContain('<form method="post" action="/predict"');
+    expect(html.body).toContain('src="data:image/webp;base64,');
 
     const first = await app.inject({ url: '/v1/predictions?limit=1' });
     const page = first.json() as { items: { id: string }[]; next: string };
@@ -269,6 +270,15 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     const ids = (second.json() as { items: { id: string }[] }).items.map((i) => i.id);
     expect(ids).not.toContain(page.items[0]?.id);
     expect(ids.length).toBeGreaterThan(0);
+
+    const all = await app.inject({ url: '/v1/predictions?limit=100' });
+    const withThumb = (all.json() as { items: { thumbnailUrl?: string }[] }).items.find(
+      (i) => i.thumbnailUrl,
+    );
+    const thumb = await app.inject({ url: withThumb?.thumbnailUrl ?? '/missing' });
+    expect(thumb.statusCode).toBe(200);
+    expect(thumb.headers['content-type']).toBe('image/webp');
+    expect((await sharp(thumb.rawPayload).metadata()).width).toBeLessThanOrEqual(128);
   });
 
   it('documents every route in OpenAPI 3 with response schemas', async () => {

@@ -16,8 +16,9 @@ const row = (r: PredictionRecord) => {
   const latency = r.timings
     ? `${Math.round(r.timings.totalMs)} ms${r.cached ? ' (cached)' : ''}`
     : '';
+  // Inline: the page's one query already brought the thumbnails, so no request per image.
   const thumb = r.thumbnail
-    ? `<img src="/v1/jobs/${encodeURIComponent(r.jobId)}/thumbnail" alt="" width="64" loading="lazy">`
+    ? `<img src="data:image/webp;base64,${r.thumbnail.toString('base64')}" alt="" width="64">`
     : '';
   return `<tr><td>${thumb}</td><td>${escapeHtml(r.filename)}<br><small>${r.width}x${r.height} ${r.format}</small></td><td>${outcome}</td><td><time datetime="${r.createdAt.toISOString()}">${r.createdAt.toISOString().slice(0, 19).replace('T', ' ')}</time></td><td>${latency}</td></tr>`;
 };
