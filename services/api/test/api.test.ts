@@ -101,6 +101,19 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  it('answers long-polls at once when it shuts down', async () => {
+    const closing = await buildApp(config);
+    const body = await multipartBody([cat]);
+    const res = await closing.inject({ method: 'POST', url: '/v1/jobs', ...body });
+    const [{ id }] = (res.json() as { jobs: [{ id: string }] }).jobs;
+    const started = Date.now();
+    const poll = closing.inject({ url: `/v1/jobs/${id}?waitMs=20000` });
+    setTimeout(() => closing.close(), 200);
+    const answer = await poll;
+    expect(answer.json()).toMatchObject({ id, status: 'queued' });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('answers a sync predict that runs out of time with 202 and a job to poll', async () => {
     const res = await post('/v1/predict?timeoutMs=1', [cat]);
     expect(res.statusCode).toBe(202);

@@ -3,6 +3,10 @@ import { AppError } from '../errors.js';
 import { MODEL_SPEC } from '../model-spec.js';
 import type { ImageFormat } from '../queue.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
+
+// Every upload is decoded once: libvips' operation cache would only hold memory.
+sharp.cache(false);
+
 import { detectFormat } from './image-format.js';
 
 export interface PreparedImage {

@@ -31,8 +31,10 @@ describe('JobWaiters', () => {
     const waiters = new JobWaiters();
     waiters.notify('nobody');
     const pending = [waiters.register('x', 10_000).done, waiters.register('y', 10_000).done];
-    waiters.notifyAll();
+    waiters.stop();
     expect(await Promise.all(pending)).toEqual([true, true]);
+    expect(waiters.size).toBe(0);
+    await expect(waiters.register('z', 10_000).done).resolves.toBe(false);
     expect(waiters.size).toBe(0);
   });
 

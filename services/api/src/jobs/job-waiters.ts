@@ -5,12 +5,14 @@
  */
 export class JobWaiters {
   private readonly waiting = new Map<string, Set<() => void>>();
+  private stopped = false;
 
   /**
    * `done` resolves true when the job is notified, false when `timeoutMs` passes first.
    * Register before looking at the job's state, so a change in between is not missed.
    */
   register(jobId: string, timeoutMs: number): { done: Promise<boolean>; cancel: () => void } {
+    if (this.stopped) return { done: Promise.resolve(false), cancel: () => {} };
     let set = this.waiting.get(jobId);
     if (!set) {
       set = new Set();
@@ -39,9 +41,14 @@ export class JobWaiters {
     for (const wake of [...set]) wake();
   }
 
-  /** Wakes everyone, e.g. at shutdown, so no request hangs on a closed server. */
-  notifyAll(): void {
+  /** At shutdown: wakes every waiter, and later ones do not wait, so requests answer at once. */
+  stop(): void {
+    this.stopped = true;
     for (const jobId of [...this.waiting.keys()]) this.notify(jobId);
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
   }
 
   get size(): number {

@@ -144,7 +144,12 @@ export class JobService {
     for (;;) {
       waiter ??= this.deps.waiters.register(id, deadline - Date.now());
       const view = await this.get(id, topK);
-      if (!view || isFinished(view.status) || Date.now() >= deadline) {
+      if (
+        !view ||
+        isFinished(view.status) ||
+        Date.now() >= deadline ||
+        this.deps.waiters.isStopped
+      ) {
         waiter.cancel();
         return view;
       }

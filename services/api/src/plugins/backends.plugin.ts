@@ -42,8 +42,9 @@ export const backendsPlugin = fp(
       await Promise.all([redis.ping(), repository.ping()]);
     });
 
+    // Before the server waits for open requests: long-polls answer now instead of running out.
+    app.addHook('preClose', async () => waiters.stop());
     app.addHook('onClose', async () => {
-      waiters.notifyAll();
       await events.close();
       await queue.close();
       await repository.close();
