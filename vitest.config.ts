@@ -26,6 +26,8 @@ export default defineConfig({
           include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+          // One file at a time: the worker's stall test measures its event loop under load.
+          fileParallelism: false,
         },
       },
       {
