@@ -23,8 +23,7 @@ if (!outDir || !imagesDir) {
 
 const config = loadConfig();
 const model = await prepareModel({
-  dir: config.model.dir,
-  mirrorDir: config.model.mirrorDir,
+  ...config.model,
   log: (message) => console.error(message),
 });
 const session = await ort.InferenceSession.create(model.onnxPath);

@@ -49,8 +49,7 @@ export async function createWorkerService(
 
   try {
     const model = await prepareModel({
-      dir: config.model.dir,
-      mirrorDir: config.model.mirrorDir,
+      ...config.model,
       log: (msg) => log.info(msg),
     });
     const pool = await InferencePool.start({

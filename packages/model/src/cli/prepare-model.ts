@@ -4,8 +4,7 @@ import { prepareModel } from '../prepare-model.js';
 const config = loadConfig();
 try {
   const model = await prepareModel({
-    dir: config.model.dir,
-    mirrorDir: config.model.mirrorDir,
+    ...config.model,
     log: (message) => console.log(message),
   });
   console.log(

@@ -38,8 +38,7 @@ function images(count: number): Uint8Array[] {
 const config = loadConfig();
 const threads = config.worker.intraOpThreads;
 const model = await prepareModel({
-  dir: config.model.dir,
-  mirrorDir: config.model.mirrorDir,
+  ...config.model,
   log: (message) => console.error(message),
 });
 const classifier = await Classifier.create({ ...model, intraOpThreads: threads });

@@ -16,8 +16,7 @@ if (files.length === 0) {
 
 const config = loadConfig();
 const model = await prepareModel({
-  dir: config.model.dir,
-  mirrorDir: config.model.mirrorDir,
+  ...config.model,
   // stdout carries only the results.
   log: (message) => console.error(message),
 });
