@@ -35,6 +35,8 @@ start_app_services() {
     start_process "worker-$i" node "$ROOT/services/worker/dist/main.js"
   done
   for port in $API_PORTS; do wait_until "API on port $port" 60 api_ready "$port"; done
+  # The APIs have created the collections; index them the way FerretDB looks up by _id.
+  python3 "$ROOT/scripts/lib/ferretdb-indexes.py" "$RUN_DIR/ferretdb" >>"$RUN_DIR/logs/ferretdb.log"
   # The same template as docker-compose's nginx.conf, rendered for these ports and this RUN_DIR.
   local conf="$RUN_DIR/nginx/nginx.conf"
   RUN_DIR="$RUN_DIR" NGINX_PORT="$NGINX_PORT" API_PORTS="$API_PORTS" \

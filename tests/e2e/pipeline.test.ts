@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FilePart, multipartBody } from '../support/multipart.js';
 import { API_URL, NGINX_URL, WORKERS } from '../support/stack.js';
-import { IMAGES_DIR } from '../support/test-config.js';
+import { IMAGES_DIR, stackConfig } from '../support/test-config.js';
 
 const run = promisify(execFile);
 
@@ -65,9 +65,7 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
   let repository: PredictionRepository;
 
   beforeAll(async () => {
-    repository = await PredictionRepository.connect(
-      process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27030/imagerec-e2e',
-    );
+    repository = await PredictionRepository.connect(stackConfig());
   });
   afterAll(() => repository.close());
 

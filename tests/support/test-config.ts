@@ -6,6 +6,17 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const IMAGES_DIR =
   process.env.TEST_IMAGES_DIR ?? fileURLToPath(new URL('../../../shared/images/', import.meta.url));
 
+const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6390';
+
+/** Config of the running test stack (scripts/test): its Redis and its database. */
+export function stackConfig(): AppConfig {
+  return loadConfig({
+    NODE_ENV: 'test',
+    REDIS_URL: TEST_REDIS_URL,
+    MONGODB_URL: process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27030/imagerec-e2e',
+  });
+}
+
 /**
  * Config for one test file: the Redis and MongoDB that scripts/test started (or the
  * environment names), with a queue name and a database of its own.
@@ -19,7 +30,7 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
   return loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6390',
+    REDIS_URL: TEST_REDIS_URL,
     MODEL_DIR: process.env.MODEL_DIR ?? `${REPO_ROOT}models`,
     MODEL_MIRROR_DIR: process.env.MODEL_MIRROR_DIR,
     ...overrides,

@@ -58,6 +58,16 @@ export const envSchema = z.object({
   CACHE_RESULTS: bool
     .default(true)
     .describe('Answer repeated uploads (same SHA-256, same model) from stored results'),
+  CACHE_TTL_S: int(60, 365 * 24 * 3600)
+    .default(7 * 24 * 3600)
+    .describe('How long a result stays in the content cache in Redis, seconds'),
+  // Compose passes an unset variable as an empty string.
+  RESULTS_RETENTION_DAYS: z
+    .preprocess(
+      (v) => (v === '' ? undefined : v),
+      z.coerce.number().positive().max(36_500).optional(),
+    )
+    .describe('Delete predictions older than this many days; unset keeps everything'),
   PIXELS_TTL_S: int(10, 7 * 24 * 3600)
     .default(3600)
     .describe('How long the preprocessed pixels wait in Redis for a worker, seconds'),
@@ -106,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       longPollMaxMs: e.LONG_POLL_MAX_MS,
       cacheResults: e.CACHE_RESULTS,
     },
+    results: { cacheTtlS: e.CACHE_TTL_S, retentionDays: e.RESULTS_RETENTION_DAYS },
     model: { dir: e.MODEL_DIR, mirrorDir: e.MODEL_MIRROR_DIR },
     worker: {
       maxBatch: e.MAX_BATCH,

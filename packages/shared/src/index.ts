@@ -1,5 +1,6 @@
 export * from './classify.queue.js';
 export * from './config.js';
+export * from './db/history.index.js';
 export * from './db/prediction.repository.js';
 export * from './errors.js';
 export * from './image/index.js';

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { pixelsKey } from './queue.js';
+import { execMulti } from './redis.js';
 
 /**
  * The preprocessed 224x224 RGB bytes of queued jobs, kept in Redis beside the queue
@@ -17,9 +18,7 @@ export class PixelStore {
     for (const { jobId, pixels } of entries) {
       multi.set(pixelsKey(this.queueName, jobId), pixels, 'EX', this.ttlS);
     }
-    const results = await multi.exec();
-    const failed = results?.find(([err]) => err);
-    if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction was aborted');
+    await execMulti(multi);
   }
 
   get(jobId: string): Promise<Buffer | null> {

@@ -1,10 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../../tests/support/test-config.js';
 import {
+  createRedis,
+  formatCursor,
+  type HistoryCursor,
   MODEL_INFO,
   type PredictionRecord,
   PredictionRepository,
   PredictionStatus,
+  parseCursor,
+  resultKeys,
 } from '../src/index.js';
 
 const record = (
@@ -31,9 +36,10 @@ const record = (
 });
 
 describe('PredictionRepository against the MongoDB-protocol server', () => {
+  const config = testConfig();
   let repo: PredictionRepository;
   beforeAll(async () => {
-    repo = await PredictionRepository.connect(testConfig().mongo.url);
+    repo = await PredictionRepository.connect(config);
   });
   afterAll(async () => {
     await repo.dropDatabase();
@@ -64,8 +70,33 @@ describe('PredictionRepository against the MongoDB-protocol server', () => {
     ]);
     expect((await repo.listRecent(2)).map((r) => r.jobId)).toEqual(['c', 'b']);
     expect(
-      (await repo.listRecent(10, new Date('2026-01-02T00:00:00Z'))).map((r) => r.jobId),
+      (await repo.listRecent(10, { createdAt: new Date('2026-01-02T00:00:00Z') })).map(
+        (r) => r.jobId,
+      ),
     ).toEqual(['a']);
+  });
+
+  it('pages through jobs accepted in the same millisecond, each exactly once', async () => {
+    const at = new Date('2026-02-01T00:00:00Z');
+    const ids = ['t1', 't2', 't3', 't4', 't5'];
+    await repo.upsertMany(ids.map((id) => record(id, at)));
+    const seen: string[] = [];
+    let before: HistoryCursor | undefined;
+    for (;;) {
+      const page = await repo.listRecent(2, before);
+      seen.push(...page.map((r) => r.jobId));
+      const last = page.at(-1);
+      if (page.length < 2 || !last) break;
+      before = parseCursor(formatCursor(last));
+    }
+    expect(seen.filter((id) => ids.includes(id)).sort()).toEqual(ids);
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it('indexes each job once in the history, however often it is written', async () => {
+    const size = await repo.historySize();
+    await repo.upsertMany([record('t1', new Date('2026-02-01T00:00:00Z'))]);
+    expect(await repo.historySize()).toBe(size);
   });
 
   it('caches fresh completed predictions by checksum and model version only', async () => {
@@ -82,5 +113,47 @@ describe('PredictionRepository against the MongoDB-protocol server', () => {
       record('f', new Date(), { sha256: 'answered-from-cache', cached: true }),
     ]);
     expect(await repo.findCachedPredictions('answered-from-cache', MODEL_INFO.version)).toBeNull();
+  });
+
+  it('rebuilds the history index from MongoDB when Redis has lost it', async () => {
+    const size = await repo.historySize();
+    // What a Redis restart without persistence does to the index.
+    const redis = createRedis(config.redis.url);
+    await redis.del(resultKeys(new URL(config.mongo.url).pathname.slice(1)).history);
+    redis.disconnect();
+    expect(await repo.listRecent(10)).toEqual([]);
+    expect(await repo.rebuildHistoryIfLost()).toBe(size);
+    expect(await repo.rebuildHistoryIfLost()).toBe(0);
+    expect((await repo.listRecent(2)).map((r) => r.jobId)).toHaveLength(2);
+  });
+});
+
+describe('retention', () => {
+  const DAY = 24 * 3600 * 1000;
+  const now = new Date();
+  let repo: PredictionRepository;
+  beforeAll(async () => {
+    repo = await PredictionRepository.connect(testConfig({ RESULTS_RETENTION_DAYS: '7' }));
+  });
+  afterAll(async () => {
+    await repo.dropDatabase();
+    await repo.close();
+  });
+
+  it('sweeps predictions older than RESULTS_RETENTION_DAYS and keeps the rest', async () => {
+    const ages = [30, 10, 8, 6, 1];
+    await repo.upsertMany(ages.map((d) => record(`age-${d}`, new Date(now.getTime() - d * DAY))));
+    expect(await repo.sweep(now, 2)).toBe(3);
+    for (const d of [30, 10, 8]) expect(await repo.findByJobId(`age-${d}`)).toBeNull();
+    for (const d of [6, 1]) expect(await repo.findByJobId(`age-${d}`)).not.toBeNull();
+    expect(await repo.historySize()).toBe(2);
+    expect(await repo.sweep(now)).toBe(0);
+  });
+
+  it('never lists what is past the retention, swept or not', async () => {
+    await repo.upsertMany([record('ancient', new Date('2020-01-01T00:00:00Z'))]);
+    const ids = (await repo.listRecent(100)).map((r) => r.jobId);
+    expect(ids).not.toContain('ancient');
+    expect(ids).toContain('age-1');
   });
 });

@@ -40,7 +40,7 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     config = testConfig({ MAX_UPLOAD_BYTES: String(2 * 1024 * 1024), MAX_FILES: '3' });
     app = await buildApp(config);
     queue = new Queue(config.queue.name, { connection: createRedis(config.redis.url) });
-    repository = await PredictionRepository.connect(config.mongo.url);
+    repository = await PredictionRepository.connect(config);
   });
 
   afterAll(async () => {

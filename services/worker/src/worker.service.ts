@@ -31,6 +31,25 @@ export interface WorkerService {
   close(): Promise<void>;
 }
 
+const SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * Deletes results past their retention once a minute. Every worker sweeps: a sweep is
+ * idempotent and, when there is nothing to delete, one read of the history index.
+ */
+function startRetentionSweeps(repository: PredictionRepository, log: Logger): NodeJS.Timeout {
+  const sweep = async () => {
+    try {
+      const deleted = await repository.sweep();
+      if (deleted > 0) log.info({ deleted }, 'deleted results past their retention');
+    } catch (err) {
+      log.warn({ err }, 'retention sweep failed; the next one retries');
+    }
+  };
+  void sweep();
+  return setInterval(sweep, SWEEP_INTERVAL_MS).unref();
+}
+
 /**
  * Everything a worker process runs: the model checked, the inference thread warmed up,
  * the results store and Redis connected, and the BullMQ worker taking jobs.
@@ -61,8 +80,14 @@ export async function createWorkerService(
 
     let results = opts.results;
     if (!results) {
-      const repository = await PredictionRepository.connect(config.mongo.url);
+      const repository = await PredictionRepository.connect(config);
       closers.push(() => repository.close());
+      const rebuilt = await repository.rebuildHistoryIfLost();
+      if (rebuilt > 0) log.warn({ rebuilt }, 'history index was missing; rebuilt from MongoDB');
+      if (config.results.retentionDays !== undefined) {
+        const timer = startRetentionSweeps(repository, log);
+        closers.push(async () => clearInterval(timer));
+      }
       results = repository;
     }
 

@@ -48,7 +48,7 @@ async function start(
   // Each job.waitUntilFinished listens on the queue; the bursts wait for hundreds at once.
   queue.queue.setMaxListeners(0);
   const events = new QueueEvents(config.queue.name, { connection: redis });
-  const repository = await PredictionRepository.connect(config.mongo.url);
+  const repository = await PredictionRepository.connect(config);
   const harness = { config, redis, queue, events, repository } as Harness;
   harnesses.push(harness);
   await events.waitUntilReady();

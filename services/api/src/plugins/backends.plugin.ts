@@ -24,7 +24,7 @@ export const backendsPlugin = fp(
     const { config } = app;
     const redis = createRedis(config.redis.url, { failFast: true });
     const queue = new ClassifyQueue(redis, config.queue);
-    const repository = await PredictionRepository.connect(config.mongo.url);
+    const repository = await PredictionRepository.connect(config);
     const waiters = new JobWaiters();
     const events = new QueueEvents(config.queue.name, {
       connection: createRedis(config.redis.url),

@@ -1,4 +1,4 @@
-import type { PredictionRecord } from '@imagerec/shared';
+import { AppError, formatCursor, type PredictionRecord, parseCursor } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import { viewFromRecord } from '../jobs/job.view.js';
 import { errorResponses, jobViewSchema } from '../schemas/common.schema.js';
@@ -8,7 +8,12 @@ const pageQuery = {
   type: 'object',
   properties: {
     limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
-    before: { type: 'string', format: 'date-time', description: 'Page back from this createdAt' },
+    before: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      description: "The previous page's `next`, or a date-time: the page starts right before it",
+    },
   },
 } as const;
 
@@ -16,9 +21,13 @@ type PageRequest = { Querystring: { limit: number; before?: string } };
 
 export async function historyRoutes(app: FastifyInstance) {
   const page = async (limit: number, before?: string) => {
-    const records = await app.repository.listRecent(limit, before ? new Date(before) : undefined);
+    const cursor = before === undefined ? undefined : parseCursor(before);
+    if (before !== undefined && !cursor) {
+      throw new AppError('BAD_REQUEST', 'before must be a `next` value or a date-time');
+    }
+    const records = await app.repository.listRecent(limit, cursor);
     const last = records.at(-1);
-    const next = records.length === limit && last ? last.createdAt.toISOString() : null;
+    const next = records.length === limit && last ? formatCursor(last) : null;
     return { records, next };
   };
 
