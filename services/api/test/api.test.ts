@@ -284,6 +284,10 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     expect(ids).not.toContain(page.items[0]?.id);
     expect(ids.length).toBeGreaterThan(0);
 
+    const bad = await app.inject({ url: '/v1/predictions?before=yesterday' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+
     const all = await app.inject({ url: '/v1/predictions?limit=100' });
     const withThumb = (all.json() as { items: { thumbnailUrl?: string }[] }).items.find(
       (i) => i.thumbnailUrl,
