@@ -9,16 +9,11 @@ const WIDTHS = [512, 768, 1024, 1352];
 
 /** Twelve JPEGs, 512 to 1352 px wide, from the distinct pictures in `dir`. */
 export async function loadPhotos(dir, count = 12) {
-  const seen = new Set();
-  const sources = [];
-  for (const f of readdirSync(dir)
-    .filter((f) => /\.(png|jpe?g|bmp)$/i.test(f))
-    .sort()) {
-    const stem = f.replace(/\.[^.]+$/, '');
-    if (seen.has(stem)) continue; // cat.bmp is cat.png
-    seen.add(stem);
-    sources.push({ name: stem, bytes: readFileSync(join(dir, f)) });
-  }
+  // Not BMP: cat.bmp is cat.png, and libvips does not read BMP.
+  const sources = readdirSync(dir)
+    .filter((f) => /\.(png|jpe?g)$/i.test(f))
+    .sort()
+    .map((f) => ({ name: f.replace(/\.[^.]+$/, ''), bytes: readFileSync(join(dir, f)) }));
   const photos = [];
   for (let i = 0; photos.length < count; i++) {
     const src = sources[i % sources.length];

@@ -81,8 +81,8 @@ export const envSchema = z.object({
     .describe('Local mirror of the published model files; when unset they are downloaded'),
   MAX_BATCH: int(1, 256).default(32).describe('Jobs in one inference call at most'),
   MAX_BATCH_DELAY_MS: int(0, 10_000)
-    .default(5)
-    .describe('Longest wait for a batch to fill after its first job arrives, ms'),
+    .default(0)
+    .describe('Wait for a batch to fill when the worker is idle, ms; 0 starts at once'),
   INTRA_OP_THREADS: int(1, 64)
     .default(2)
     .describe('Threads onnxruntime uses inside one inference call'),

@@ -1,7 +1,10 @@
 export interface BatcherOptions<I, O> {
   /** Most items in one run. */
   maxBatch: number;
-  /** Longest wait for a batch to fill, measured from its first item. */
+  /**
+   * Longest wait for a batch to fill while nothing runs, from its first item. 0 starts a batch
+   * at once (with whatever arrived in the same turn of the event loop).
+   */
   maxDelayMs: number;
   /** Handles one batch; must return one output per item, in order. */
   run: (items: I[]) => Promise<O[]>;
@@ -22,14 +25,15 @@ export class BatcherClosedError extends Error {
 }
 
 /**
- * Dynamic batching: items gather until maxBatch are pending or maxDelayMs has passed since
- * the first of them. One batch runs at a time; the next keeps gathering meanwhile and runs
- * as soon as the current one ends, so runs never compete for the same cores.
+ * Dynamic batching: while a batch runs, the next gathers, and it runs as soon as the current one
+ * ends (at most maxBatch items), so runs never compete for the same cores. An idle batcher starts
+ * at once, or after maxDelayMs from its first item when that is set.
  */
 export class Batcher<I, O> {
   private readonly opts: BatcherOptions<I, O>;
   private pending: Pending<I, O>[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the armed wait for the head item, if any. */
+  private cancelTimer: (() => void) | undefined;
   private running = false;
   private draining = false;
   private closed = false;
@@ -76,20 +80,27 @@ export class Batcher<I, O> {
     if (this.running || this.pending.length === 0) return;
     if (this.pending.length >= this.opts.maxBatch || this.draining) {
       this.flush();
-    } else if (!this.timer) {
+    } else if (!this.cancelTimer) {
       // Armed for the head item; only a flush changes the head, and it clears the timer.
       const head = this.pending[0] as Pending<I, O>;
       const waitMs = Math.max(0, head.arrivedAt + this.opts.maxDelayMs - Date.now());
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
+      const fire = () => {
+        this.cancelTimer = undefined;
         if (!this.running) this.flush();
-      }, waitMs);
+      };
+      // setTimeout(0) would still wait a millisecond; an immediate runs after this turn's I/O.
+      if (this.opts.maxDelayMs === 0) {
+        const immediate = setImmediate(fire);
+        this.cancelTimer = () => clearImmediate(immediate);
+      } else {
+        const timeout = setTimeout(fire, waitMs);
+        this.cancelTimer = () => clearTimeout(timeout);
+      }
     }
   }
 
   private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.clearTimer();
     const batch = this.pending.splice(0, this.opts.maxBatch);
     this.running = true;
     void this.runBatch(batch).finally(() => {
@@ -102,6 +113,11 @@ export class Batcher<I, O> {
         for (const resolve of this.idleWaiters.splice(0)) resolve();
       }
     });
+  }
+
+  private clearTimer(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
   }
 
   private async runBatch(batch: Pending<I, O>[]): Promise<void> {

@@ -82,8 +82,11 @@ export async function createWorkerService(
     if (!results) {
       const repository = await PredictionRepository.connect(config);
       closers.push(() => repository.close());
-      const rebuilt = await repository.rebuildHistoryIfLost();
-      if (rebuilt > 0) log.warn({ rebuilt }, 'history index was missing; rebuilt from MongoDB');
+      // In the background: one pass over the collection, which a large history makes long.
+      void repository.rebuildHistoryIfLost().then(
+        (rebuilt) => rebuilt > 0 && log.warn({ rebuilt }, 'history index was lost; rebuilt it'),
+        (err) => log.error({ err }, 'rebuilding the history index failed'),
+      );
       if (config.results.retentionDays !== undefined) {
         const timer = startRetentionSweeps(repository, log);
         closers.push(async () => clearInterval(timer));

@@ -6,7 +6,7 @@ import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
 import { detectFormat } from './image-format.js';
-import { prepareUpload, toModelInput } from './preprocess.js';
+import { prepareUpload, thumbnailSize, toModelInput } from './preprocess.js';
 
 const IMAGES = fileURLToPath(new URL('../../../../../shared/images/', import.meta.url));
 const image = (name: string) => readFileSync(`${IMAGES}${name}`);
@@ -349,5 +349,14 @@ describe('toModelInput', () => {
     const file = image('grace_hopper.png');
     const { pixels } = await prepareUpload(file, opts);
     expect((await toModelInput(file)).equals(pixels)).toBe(true);
+  });
+});
+
+describe('thumbnailSize', () => {
+  it('fits the box, keeps the aspect ratio, and never enlarges', () => {
+    expect(thumbnailSize(1280, 720, 128)).toEqual({ width: 128, height: 72 });
+    expect(thumbnailSize(512, 929, 128)).toEqual({ width: 71, height: 128 });
+    expect(thumbnailSize(100, 80, 128)).toEqual({ width: 100, height: 80 });
+    expect(thumbnailSize(5000, 1, 128)).toEqual({ width: 128, height: 1 });
   });
 });

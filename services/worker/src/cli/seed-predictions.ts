@@ -59,10 +59,13 @@ const opts = {
 };
 
 const started = performance.now();
+let sampleJobId = '';
 try {
   for (let done = 0; done < count; ) {
     const n = Math.min(batch, count - done);
-    await repository.upsertMany(Array.from({ length: n }, (_, i) => seedRecord(done + i, opts)));
+    const records = Array.from({ length: n }, (_, i) => seedRecord(done + i, opts));
+    sampleJobId ||= records[0]?.jobId ?? '';
+    await repository.upsertMany(records);
     done += n;
     if (done % (batch * 10) === 0 || done === count) {
       const s = (performance.now() - started) / 1000;
@@ -75,6 +78,7 @@ try {
       seeded: count,
       seconds: Number(seconds.toFixed(1)),
       perSecond: Math.round(count / seconds),
+      sampleJobId,
     }),
   );
 } finally {
