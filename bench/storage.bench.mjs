@@ -53,7 +53,7 @@ async function measure(label, storedJobId) {
     label,
     sync1P50Ms: sync1.p50Ms,
     sync8ImagesPerSecond: sync8.imagesPerSecond,
-    syncFailures: sync1.non2xx + sync1.errors + sync8.non2xx + sync8.errors,
+    syncFailures: sync1.otherStatus + sync1.errors + sync8.otherStatus + sync8.errors,
     historyPage1Ms: await getP50(BASE, '/?limit=20'),
     historyPage10Ms: await getP50(BASE, `/?limit=20&before=${page10}`),
     jsonPage1Ms: await getP50(BASE, '/v1/predictions?limit=20'),

@@ -5,39 +5,55 @@ import { MULTIPART_TYPE, multipart } from './photos.mjs';
 const round = (x, digits = 1) => Number(x.toFixed(digits));
 
 /**
- * Synchronous predicts from `connections` clients, `amount` requests in all, each a different
- * photo with unique bytes. Returns images/s, latency percentiles, status counts, and the CPU
- * the load generator itself used (it shares the machine).
+ * Synchronous predicts from `connections` clients for `seconds` (or `amount` requests), each a
+ * different photo with unique bytes. Returns images/s, latency percentiles, status counts, and
+ * the mean batch size and inference time the answers report.
  */
-export async function syncLoad({ url, photos, connections, amount, path = '/v1/predict' }) {
+export async function syncLoad({
+  url,
+  photos,
+  connections,
+  seconds,
+  amount,
+  path = '/v1/predict',
+}) {
   let i = 0;
-  const cpu = process.cpuUsage();
+  const answered = { batchSize: 0, inferenceMs: 0, count: 0, accepted: 0 };
   const result = await autocannon({
     url: `${url}${path}`,
     connections,
-    amount,
+    ...(amount ? { amount } : { duration: seconds }),
     timeout: 120,
     requests: [
       {
         method: 'POST',
         headers: { 'content-type': MULTIPART_TYPE },
         setupRequest: (req) => ({ ...req, body: multipart([photos[i++ % photos.length]]) }),
+        onResponse: (status, body) => {
+          if (status === 202) answered.accepted++;
+          if (status !== 200) return;
+          const { timings } = JSON.parse(body);
+          answered.batchSize += timings.batchSize;
+          answered.inferenceMs += timings.inferenceMs;
+          answered.count++;
+        },
       },
     ],
   });
-  const used = process.cpuUsage(cpu);
-  const ok = result['2xx'];
+  const ok = result['2xx'] - answered.accepted;
   return {
     connections,
-    requests: result.requests.sent ?? amount,
+    requests: result.requests.total,
     ok,
-    non2xx: result.non2xx,
+    accepted202: answered.accepted,
+    otherStatus: result.non2xx,
     errors: result.errors + result.timeouts,
     seconds: round(result.duration),
     imagesPerSecond: round(ok / result.duration),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
-    loadCpuMs: round((used.user + used.system) / 1000, 0),
+    meanBatch: answered.count ? round(answered.batchSize / answered.count) : 0,
+    meanInferenceMs: answered.count ? round(answered.inferenceMs / answered.count) : 0,
   };
 }
 

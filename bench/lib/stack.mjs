@@ -1,0 +1,58 @@
+// The local stack's processes (scripts/lib/stack.sh pid files), and what they use, from /proc.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const TICKS_PER_SECOND = 100;
+
+/** name -> pid of every process of the stack in `runDir`; the API and worker kinds by prefix. */
+export function stackProcesses(runDir) {
+  const dir = join(runDir, 'pids');
+  return Object.fromEntries(
+    readdirSync(dir).map((f) => [
+      f.replace(/\.pid$/, ''),
+      Number(readFileSync(join(dir, f), 'utf8')),
+    ]),
+  );
+}
+
+/** CPU time used so far (ms, every thread), resident and peak resident memory (MB). */
+export function usage(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime, fields 14 and 15 of stat.
+    const ticks = Number(stat[11]) + Number(stat[12]);
+    return {
+      cpuMs: (ticks * 1000) / TICKS_PER_SECOND,
+      rssMb: kb('VmRSS') / 1024,
+      peakRssMb: kb('VmHWM') / 1024,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Snapshots the CPU of every process of the stack and of this one, to diff after a run. */
+export function cpuSnapshot(processes) {
+  const self = process.cpuUsage();
+  return {
+    self: (self.user + self.system) / 1000,
+    procs: Object.fromEntries(
+      Object.entries(processes).map(([name, pid]) => [name, usage(pid)?.cpuMs ?? 0]),
+    ),
+  };
+}
+
+/** CPU ms per image of each process kind (api, worker, ferretdb, redis, nginx, load generator). */
+export function cpuPerImage(before, after, images) {
+  const kinds = {};
+  for (const [name, ms] of Object.entries(after.procs)) {
+    const kind = name.replace(/-\d+$/, '');
+    kinds[kind] = (kinds[kind] ?? 0) + (ms - (before.procs[name] ?? 0));
+  }
+  kinds['load generator'] = after.self - before.self;
+  return Object.fromEntries(
+    Object.entries(kinds).map(([k, ms]) => [k, Number((ms / images).toFixed(2))]),
+  );
+}
