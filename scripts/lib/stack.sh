@@ -29,10 +29,10 @@ start_app_services() {
   local i=0 port
   for port in $API_PORTS; do
     i=$((i + 1))
-    API_PORT="$port" start_process "api-$i" node "$ROOT/services/api/dist/server.js"
+    API_PORT="$port" start_process "api-$i" node ${NODE_FLAGS:-} "$ROOT/services/api/dist/server.js"
   done
   for i in $(seq 1 "$WORKERS"); do
-    start_process "worker-$i" node "$ROOT/services/worker/dist/main.js"
+    start_process "worker-$i" node ${NODE_FLAGS:-} "$ROOT/services/worker/dist/main.js"
   done
   for port in $API_PORTS; do wait_until "API on port $port" 60 api_ready "$port"; done
   # The APIs have created the collections; index them the way FerretDB looks up by _id.

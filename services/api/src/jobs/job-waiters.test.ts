@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { JobWaiters } from './job-waiters.js';
+import { type JobOutcome, JobWaiters } from './job-waiters.js';
+
+const failed: JobOutcome = { state: 'failed', reason: 'broken' };
 
 describe('JobWaiters', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -10,12 +12,12 @@ describe('JobWaiters', () => {
     const a1 = waiters.register('a', 1000).done;
     const a2 = waiters.register('a', 1000).done;
     const b = waiters.register('b', 1000).done;
-    waiters.notify('a');
-    await expect(a1).resolves.toBe(true);
-    await expect(a2).resolves.toBe(true);
+    waiters.notify('a', failed);
+    await expect(a1).resolves.toEqual(failed);
+    await expect(a2).resolves.toEqual(failed);
     expect(waiters.size).toBe(1);
     vi.advanceTimersByTime(1000);
-    await expect(b).resolves.toBe(false);
+    await expect(b).resolves.toBeUndefined();
   });
 
   it('times out and leaves nothing behind under thousands of waiters', async () => {
@@ -23,18 +25,18 @@ describe('JobWaiters', () => {
     const all = Array.from({ length: 5000 }, (_, i) => waiters.register(`job-${i % 100}`, 50).done);
     expect(waiters.size).toBe(5000);
     vi.advanceTimersByTime(50);
-    expect(await Promise.all(all)).toEqual(Array(5000).fill(false));
+    expect(await Promise.all(all)).toEqual(Array(5000).fill(undefined));
     expect(waiters.size).toBe(0);
   });
 
   it('ignores notifications for jobs nobody waits for, and wakes all at shutdown', async () => {
     const waiters = new JobWaiters();
-    waiters.notify('nobody');
+    waiters.notify('nobody', failed);
     const pending = [waiters.register('x', 10_000).done, waiters.register('y', 10_000).done];
     waiters.stop();
-    expect(await Promise.all(pending)).toEqual([true, true]);
+    expect(await Promise.all(pending)).toEqual([undefined, undefined]);
     expect(waiters.size).toBe(0);
-    await expect(waiters.register('z', 10_000).done).resolves.toBe(false);
+    await expect(waiters.register('z', 10_000).done).resolves.toBeUndefined();
     expect(waiters.size).toBe(0);
   });
 

@@ -1,44 +1,55 @@
+import type { ClassifyResult } from '@imagerec/shared';
+
+/** How a job ended, as the queue's events tell it. */
+export type JobOutcome =
+  | { state: 'completed'; result: ClassifyResult }
+  | { state: 'failed'; reason: string }
+  | { state: 'removed' };
+
 /**
  * Requests waiting for jobs to change state, keyed by job id. One QueueEvents subscription
  * per process calls `notify`; each waiter leaves the registry when woken or timed out,
  * so thousands of waiting requests hold no listener beyond their own entry.
  */
 export class JobWaiters {
-  private readonly waiting = new Map<string, Set<() => void>>();
+  private readonly waiting = new Map<string, Set<(outcome?: JobOutcome) => void>>();
   private stopped = false;
 
   /**
-   * `done` resolves true when the job is notified, false when `timeoutMs` passes first.
-   * Register before looking at the job's state, so a change in between is not missed.
+   * `done` resolves with the job's outcome when it is notified, and with undefined when
+   * `timeoutMs` passes first, at shutdown, or on cancel. Register before looking at the job's
+   * state, so a change in between is not missed.
    */
-  register(jobId: string, timeoutMs: number): { done: Promise<boolean>; cancel: () => void } {
-    if (this.stopped) return { done: Promise.resolve(false), cancel: () => {} };
+  register(
+    jobId: string,
+    timeoutMs: number,
+  ): { done: Promise<JobOutcome | undefined>; cancel: () => void } {
+    if (this.stopped) return { done: Promise.resolve(undefined), cancel: () => {} };
     let set = this.waiting.get(jobId);
     if (!set) {
       set = new Set();
       this.waiting.set(jobId, set);
     }
     const waiters = set;
-    let wake: () => void = () => {};
+    let wake: (outcome?: JobOutcome) => void = () => {};
     let timer: NodeJS.Timeout | undefined;
-    const done = new Promise<boolean>((resolve) => {
-      const settle = (notified: boolean) => {
+    const done = new Promise<JobOutcome | undefined>((resolve) => {
+      wake = (outcome) => {
         clearTimeout(timer);
         waiters.delete(wake);
         if (waiters.size === 0 && this.waiting.get(jobId) === waiters) this.waiting.delete(jobId);
-        resolve(notified);
+        resolve(outcome);
       };
-      wake = () => settle(true);
-      timer = setTimeout(() => settle(false), Math.max(0, timeoutMs));
+      timer = setTimeout(wake, Math.max(0, timeoutMs));
     });
     waiters.add(wake);
-    return { done, cancel: wake };
+    return { done, cancel: () => wake() };
   }
 
-  notify(jobId: string): void {
+  notify(jobId: string, outcome?: JobOutcome): void {
     const set = this.waiting.get(jobId);
     if (!set) return;
-    for (const wake of [...set]) wake();
+    for (const wake of [...set]) wake(outcome);
   }
 
   /** At shutdown: wakes every waiter, and later ones do not wait, so requests answer at once. */

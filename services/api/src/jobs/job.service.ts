@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   type AppConfig,
+  type ClassifyJobData,
   type ClassifyQueue,
   JobPriority,
   JobStatus,
@@ -22,6 +23,8 @@ export interface Upload {
 export interface SubmittedJob {
   id: string;
   status: JobStatus;
+  /** What was queued; none for a job answered from the cache. */
+  data?: ClassifyJobData;
 }
 
 export interface JobServiceDeps {
@@ -99,11 +102,11 @@ export class JobService {
     }
     await repository.upsertMany(cachedRecords);
     if (jobs.length > 0) await queue.enqueue(jobs);
-    const cachedIds = new Set(cachedRecords.map((r) => r.jobId));
-    return prepared.map(({ id }) => ({
-      id,
-      status: cachedIds.has(id) ? JobStatus.Completed : JobStatus.Queued,
-    }));
+    const queued = new Map(jobs.map((j) => [j.id, j.data]));
+    return prepared.map(({ id }) => {
+      const data = queued.get(id);
+      return data ? { id, status: JobStatus.Queued, data } : { id, status: JobStatus.Completed };
+    });
   }
 
   async get(id: string, topK: number): Promise<JobView | null> {
@@ -158,18 +161,40 @@ export class JobService {
     }
   }
 
-  /** Submits one upload at interactive priority and waits up to `timeoutMs` for its answer. */
+  /**
+   * Submits one upload at interactive priority and waits up to `timeoutMs` for its answer. The
+   * queue's completed event carries the result, so the answer needs no read of Redis; any other
+   * ending (failed, timed out, shutdown) is answered from the job's state.
+   */
   async predict(upload: Upload, topK: number, timeoutMs: number): Promise<JobView> {
     const id = randomUUID();
     // Registered before the job exists, so even an instant answer is not missed.
     const waiter = this.deps.waiters.register(id, timeoutMs);
+    let job: SubmittedJob | undefined;
     try {
-      await this.submit([upload], { topK, priority: JobPriority.Interactive, ids: [id] });
+      [job] = await this.submit([upload], { topK, priority: JobPriority.Interactive, ids: [id] });
     } catch (err) {
       waiter.cancel();
       throw err;
     }
-    const view = await this.waitFor(id, topK, timeoutMs, waiter);
+    if (job?.data) {
+      const outcome = await waiter.done;
+      if (outcome?.state === 'completed') {
+        return viewFromQueue(
+          {
+            id,
+            state: 'completed',
+            data: job.data,
+            returnvalue: outcome.result,
+            finishedOn: Date.now(),
+          },
+          topK,
+        );
+      }
+    } else {
+      waiter.cancel();
+    }
+    const view = await this.get(id, topK);
     if (!view) throw new Error(`Job ${id} vanished after it was accepted`);
     return view;
   }

@@ -1,4 +1,10 @@
-import { type AppConfig, ClassifyQueue, createRedis, PredictionRepository } from '@imagerec/shared';
+import {
+  type AppConfig,
+  ClassifyQueue,
+  type ClassifyResult,
+  createRedis,
+  PredictionRepository,
+} from '@imagerec/shared';
 import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -29,10 +35,17 @@ export const backendsPlugin = fp(
     const events = new QueueEvents(config.queue.name, {
       connection: createRedis(config.redis.url),
     });
-    const wake = ({ jobId }: { jobId: string }) => waiters.notify(jobId);
-    events.on('completed', wake);
-    events.on('failed', wake);
-    events.on('removed', wake);
+    // A completed event carries the result, so a waiting predict needs no read of its own.
+    events.on('completed', ({ jobId, returnvalue }) =>
+      waiters.notify(jobId, {
+        state: 'completed',
+        result: returnvalue as unknown as ClassifyResult,
+      }),
+    );
+    events.on('failed', ({ jobId, failedReason }) =>
+      waiters.notify(jobId, { state: 'failed', reason: failedReason }),
+    );
+    events.on('removed', ({ jobId }) => waiters.notify(jobId, { state: 'removed' }));
     events.on('error', (err) => app.log.warn({ err }, 'queue events connection error'));
     await events.waitUntilReady();
 
