@@ -1,4 +1,4 @@
-import type { PredictionRecord } from '@imagerec/shared';
+import { modelInfo, type PredictionRecord } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import { viewFromRecord } from '../jobs/job.view.js';
 import { errorResponses, jobViewSchema } from '../schemas/common.schema.js';
@@ -22,8 +22,9 @@ export async function historyRoutes(app: FastifyInstance) {
     return { records, next };
   };
 
+  const model = modelInfo(app.config.model.precision);
   const itemView = (r: PredictionRecord) => ({
-    ...viewFromRecord(r, 20),
+    ...viewFromRecord(r, 20, model),
     width: r.width,
     height: r.height,
     format: r.format,
