@@ -1,4 +1,4 @@
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { prepareModel } from '@imagerec/model';
 import { MODEL_PRECISIONS, type ModelPrecision, modelInfo } from '@imagerec/shared';
 import * as ort from 'onnxruntime-node';
@@ -32,6 +32,8 @@ export interface EngineBenchResult {
   onnxruntime: string;
   cpu: string;
   cores: number;
+  /** The 1-minute load average when the bench started: other work on the cores skews it. */
+  loadAverage: number;
   warmUpRuns: number;
   rows: EngineRow[];
   /** Each precision's fastest row by images/s. */
@@ -89,6 +91,7 @@ async function measure(classifier: Classifier, batch: Uint8Array[]) {
 /** Medians of repeated runs of each precision, at each thread count and batch size. */
 export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBenchResult> {
   const precisions = opts.precisions ?? MODEL_PRECISIONS;
+  const loadAverage = round(loadavg()[0] ?? 0, 2);
   const pool = images(Math.max(...BATCH_SIZES));
   const rows: EngineRow[] = [];
   for (const precision of precisions) {
@@ -128,6 +131,7 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
     onnxruntime: ort.env.versions.node ?? 'unknown',
     cpu: cpus()[0]?.model ?? 'unknown CPU',
     cores: availableParallelism(),
+    loadAverage,
     warmUpRuns: WARM_UP_RUNS,
     rows,
     best,
@@ -137,7 +141,7 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
 /** The result as printed: a header, one table row per measurement, a best line per precision. */
 export function formatEngineBench(r: EngineBenchResult): string[] {
   const lines = [
-    `engine: onnxruntime-node ${r.onnxruntime} on ${r.cpu} (${r.cores} cores)`,
+    `engine: onnxruntime-node ${r.onnxruntime} on ${r.cpu} (${r.cores} cores, load average ${r.loadAverage} at start)`,
     '| precision | threads | batch | runs | ms/batch (median) | ms/image | images/s |',
     '| --- | ---: | ----: | ---: | ----------------: | -------: | -------: |',
     ...r.rows.map(
@@ -149,7 +153,7 @@ export function formatEngineBench(r: EngineBenchResult): string[] {
     const { name, version } = modelInfo(precision as ModelPrecision);
     lines.push(
       `best ${precision}: ${row.imagesPerSecond.toFixed(1)} images/s ` +
-        `(batch ${row.batch}, ${row.threads} threads, ${name}@${version})`,
+        `(batch ${row.batch}, ${row.threads} thread${row.threads === 1 ? '' : 's'}, ${name}@${version})`,
     );
   }
   return lines;
