@@ -376,6 +376,17 @@ describe('convertTfliteToOnnx, int8', () => {
       expect(convert(spec)).toThrow('Unsupported TFLite tensor type FLOAT32');
     });
 
+    it('a RESHAPE that requantizes', () => {
+      const spec = base();
+      spec.tensors.push(
+        { shape: [2], type: 'INT32', data: [1, 4] },
+        uint8([1, 4], { scale: 0.2, zeroPoint: 5 }),
+      );
+      spec.operators.push({ builtinCode: BuiltinOperator.RESHAPE, inputs: [3, 4], outputs: [5] });
+      spec.outputs = [5];
+      expect(convert(spec)).toThrow('Unsupported RESHAPE to "t5": it changes the quantization');
+    });
+
     it('a fused activation', () => {
       const spec = base();
       const op = spec.operators[0];

@@ -116,10 +116,11 @@ export class QuantizedImporter extends GraphImporter {
   protected reshape(op: TfliteOperator): void {
     const [xIndex = -1] = op.inputs;
     this.quantizedInput(xIndex);
+    const out = this.outputTensor(op);
     const from = this.quantization(this.tensor(xIndex));
-    const to = this.quantization(this.outputTensor(op));
+    const to = this.quantization(out);
     if (from.scale !== to.scale || from.zeroPoint !== to.zeroPoint) {
-      throw new Error(`Unsupported RESHAPE that changes the quantization of "${op.code.name}"`);
+      throw new Error(`Unsupported RESHAPE to "${out.name}": it changes the quantization`);
     }
     this.setOutput(op, this.reshapeValue(op), QUANTIZED);
   }
