@@ -1,7 +1,7 @@
 """Runs the original .tflite (TFLite's own integer kernels, via ai-edge-litert) on the bytes
-dump-onnx.mjs saved and compares with our ONNX conversion's probabilities.
+dump-onnx.mjs saved and compares with each precision of our ONNX conversion, one table each.
 
-usage: python compare.py <dump-dir>   (exit 1 when any image disagrees)
+usage: python compare.py <dump-dir>   (exit 1 when any image of any precision disagrees)
 """
 
 import json
@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-MAX_ABS_DIFF = 0.1
+# Largest |p_tflite - p_onnx| each precision may show on any class of any image.
+MAX_ABS_DIFF = {"fp32": 0.1, "int8": 0.05}
 
 
-def main() -> int:
-    dump = Path(sys.argv[1])
-    manifest = json.loads((dump / "manifest.json").read_text())
+def tflite_probabilities(manifest: dict, dump: Path) -> dict[str, np.ndarray]:
     # TFLite's reference kernels: the definition of the quantized ops, no delegate.
     interpreter = Interpreter(
         model_path=manifest["tflite"],
@@ -27,28 +26,44 @@ def main() -> int:
     out = interpreter.get_output_details()[0]
     scale, zero_point = out["quantization"]
     size = manifest["inputSize"]
-
-    print(f"{'image':<18} {'tflite top-1':>14} {'onnx top-1':>14} {'max |dp|':>9}  ok")
-    failures = 0
+    result = {}
     for image in manifest["images"]:
         pixels = np.fromfile(dump / image["pixels"], dtype=np.uint8).reshape(1, size, size, 3)
-        onnx = np.fromfile(dump / image["probabilities"], dtype="<f4")
         interpreter.set_tensor(inp["index"], pixels)
         interpreter.invoke()
         raw = interpreter.get_tensor(out["index"])[0].astype(np.float32)
-        tflite = (raw - zero_point) * scale
+        result[image["file"]] = (raw - zero_point) * scale
+    return result
+
+
+def compare(precision: str, manifest: dict, dump: Path, tflite: dict[str, np.ndarray]) -> int:
+    bound = MAX_ABS_DIFF[precision]
+    print(f"\n{precision}:")
+    print(f"{'image':<18} {'tflite top-1':>14} {'onnx top-1':>14} {'max |dp|':>9}  ok")
+    failures = 0
+    for image in manifest["images"]:
+        expected = tflite[image["file"]]
+        onnx = np.fromfile(dump / image["probabilities"][precision], dtype="<f4")
         # Class 0 (background) is never an answer of the service.
-        t1 = int(np.argmax(tflite[1:])) + 1
+        t1 = int(np.argmax(expected[1:])) + 1
         o1 = int(np.argmax(onnx[1:])) + 1
-        diff = float(np.max(np.abs(tflite - onnx)))
-        ok = t1 == o1 and diff <= MAX_ABS_DIFF
+        diff = float(np.max(np.abs(expected - onnx)))
+        ok = t1 == o1 and diff <= bound
         failures += not ok
         print(
-            f"{image['file']:<18} {t1:>5} p={tflite[t1]:.4f} {o1:>5} p={onnx[o1]:.4f} "
+            f"{image['file']:<18} {t1:>5} p={expected[t1]:.4f} {o1:>5} p={onnx[o1]:.4f} "
             f"{diff:>9.4f}  {'ok' if ok else 'FAIL'}"
         )
     verdict = "all agree" if failures == 0 else f"{failures} image(s) disagree"
-    print(f"{verdict} (same top-1 and max |p_tflite - p_onnx| <= {MAX_ABS_DIFF})")
+    print(f"{precision}: {verdict} (same top-1 and max |p_tflite - p_onnx| <= {bound})")
+    return failures
+
+
+def main() -> int:
+    dump = Path(sys.argv[1])
+    manifest = json.loads((dump / "manifest.json").read_text())
+    tflite = tflite_probabilities(manifest, dump)
+    failures = sum(compare(p, manifest, dump, tflite) for p in manifest["precisions"])
     return 1 if failures else 0
 
 

@@ -1,5 +1,5 @@
-// Dumps, for each test image, our preprocessed 224x224 RGB bytes and the converted ONNX
-// model's probabilities, for compare.py to check against the original .tflite.
+// Dumps, for each test image, our preprocessed 224x224 RGB bytes and each precision's
+// converted ONNX model's probabilities, for compare.py to check against the original .tflite.
 // usage: node scripts/oracle/dump-onnx.mjs <out-dir> <images-dir>
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -8,6 +8,7 @@ import { prepareModel } from '../../packages/model/dist/index.js';
 import {
   detectFormat,
   loadConfig,
+  MODEL_PRECISIONS,
   MODEL_SPEC,
   toModelInput,
 } from '../../packages/shared/dist/index.js';
@@ -22,11 +23,17 @@ if (!outDir || !imagesDir) {
 }
 
 const config = loadConfig();
-const model = await prepareModel({
-  ...config.model,
-  log: (message) => console.error(message),
-});
-const session = await ort.InferenceSession.create(model.onnxPath);
+const sessions = [];
+let labels = [];
+for (const precision of MODEL_PRECISIONS) {
+  const model = await prepareModel({
+    ...config.model,
+    precision,
+    log: (message) => console.error(message),
+  });
+  labels = model.labels;
+  sessions.push({ precision, session: await ort.InferenceSession.create(model.onnxPath) });
+}
 await mkdir(outDir, { recursive: true });
 
 const size = MODEL_SPEC.inputSize;
@@ -35,19 +42,28 @@ for (const file of (await readdir(imagesDir)).sort()) {
   const bytes = await readFile(join(imagesDir, file));
   if (!detectFormat(bytes)) continue;
   const pixels = await toModelInput(bytes);
-  const input = new ort.Tensor('uint8', new Uint8Array(pixels), [1, size, size, 3]);
-  const { probabilities } = await session.run({ input });
-  const probs = probabilities.data;
   await writeFile(join(outDir, `${file}.rgb`), pixels);
-  await writeFile(
-    join(outDir, `${file}.onnx.f32`),
-    new Uint8Array(probs.buffer, probs.byteOffset, probs.byteLength),
-  );
-  images.push({ file, pixels: `${file}.rgb`, probabilities: `${file}.onnx.f32` });
+  const probabilities = {};
+  for (const { precision, session } of sessions) {
+    const input = new ort.Tensor('uint8', new Uint8Array(pixels), [1, size, size, 3]);
+    const probs = (await session.run({ input })).probabilities.data;
+    probabilities[precision] = `${file}.${precision}.f32`;
+    await writeFile(
+      join(outDir, probabilities[precision]),
+      new Uint8Array(probs.buffer, probs.byteOffset, probs.byteLength),
+    );
+  }
+  images.push({ file, pixels: `${file}.rgb`, probabilities });
 }
-await session.release();
+for (const { session } of sessions) await session.release();
 
 const tflitePath = resolve(config.model.dir, MODEL_SPEC.source.file);
-const manifest = { tflite: tflitePath, inputSize: size, classes: model.labels.length, images };
+const manifest = {
+  tflite: tflitePath,
+  inputSize: size,
+  classes: labels.length,
+  precisions: sessions.map((s) => s.precision),
+  images,
+};
 await writeFile(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-console.error(`dumped ${images.length} images to ${outDir}`);
+console.error(`dumped ${images.length} images, ${sessions.length} precisions, to ${outDir}`);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Independent check of the TFLite -> ONNX conversion against TFLite's own interpreter.
+# Independent check of the TFLite -> ONNX conversion, int8 and fp32, against TFLite's own interpreter.
 # Needs the TypeScript build (pnpm build); installs ai-edge-litert into var/oracle-venv once.
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"

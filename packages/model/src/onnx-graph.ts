@@ -45,6 +45,30 @@ export class OnnxGraph {
     );
   }
 
+  uint8Const(base: string, dims: number[], values: Uint8Array | number[]): string {
+    const data = values instanceof Uint8Array ? values : Uint8Array.from(values);
+    return this.initializer(base, dims, DataType.UINT8, data);
+  }
+
+  int8Const(base: string, dims: number[], values: Int8Array | number[]): string {
+    const data = values instanceof Int8Array ? values : Int8Array.from(values);
+    return this.initializer(
+      base,
+      dims,
+      DataType.INT8,
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
+  }
+
+  int32Const(base: string, dims: number[], values: Int32Array): string {
+    return this.initializer(
+      base,
+      dims,
+      DataType.INT32,
+      new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+    );
+  }
+
   int64Const(base: string, values: number[]): string {
     const data = BigInt64Array.from(values.map(BigInt));
     return this.initializer(base, [values.length], DataType.INT64, new Uint8Array(data.buffer));
@@ -56,10 +80,12 @@ export class OnnxGraph {
     inputs: string[],
     attrs: Record<string, AttributeValue> = {},
     output = this.unique(opType.toLowerCase()),
+    domain = '',
   ): string {
     this.nodes.push(
       onnx.NodeProto.create({
         opType,
+        domain,
         name: this.unique(`${opType}_node`),
         input: inputs,
         output: [output],

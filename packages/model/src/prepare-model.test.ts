@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MODEL_SPEC } from '@imagerec/shared';
+import { MODEL_PRECISIONS, MODEL_SPEC } from '@imagerec/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertTfliteToOnnx, readOnnxSourceSha256 } from './importer.js';
+import { convertTfliteToOnnx, readOnnxProvenance, readOnnxSourceSha256 } from './importer.js';
 import { prepareModel } from './prepare-model.js';
 import { BuiltinOperator } from './tflite/schema.js';
 import { buildTfliteModel } from './tflite/tflite-builder.test-helper.js';
@@ -21,17 +21,43 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('converts once, then reuses the conversion of the same source', async () => {
-    const first = await prepareModel({ dir, mirrorDir: sharedMirror });
-    expect(first.sourceSha256).toBe(MODEL_SPEC.source.sha256);
-    expect(first.labels).toHaveLength(1001);
-    expect(first.labels[0]).toBe('background');
-    expect(first.labels[286]).toBe('Egyptian cat');
-    expect(readOnnxSourceSha256(await readFile(first.onnxPath))).toBe(MODEL_SPEC.source.sha256);
+  it('converts once per precision, each to its own file, then reuses them', async () => {
+    const int8 = await prepareModel({ dir, mirrorDir: sharedMirror, precision: 'int8' });
+    expect(int8.sourceSha256).toBe(MODEL_SPEC.source.sha256);
+    expect(int8.labels).toHaveLength(1001);
+    expect(int8.labels[0]).toBe('background');
+    expect(int8.labels[286]).toBe('Egyptian cat');
+    expect(readOnnxProvenance(await readFile(int8.onnxPath))).toEqual({
+      sourceSha256: MODEL_SPEC.source.sha256,
+      precision: 'int8',
+    });
 
+    const fp32 = await prepareModel({ dir, mirrorDir: sharedMirror, precision: 'fp32' });
+    expect(fp32.onnxPath).not.toBe(int8.onnxPath);
+    expect(readOnnxProvenance(await readFile(fp32.onnxPath)).precision).toBe('fp32');
+    expect(readOnnxProvenance(await readFile(int8.onnxPath)).precision).toBe('int8');
+
+    for (const precision of MODEL_PRECISIONS) {
+      const log: string[] = [];
+      await prepareModel({ dir, mirrorDir: sharedMirror, precision, log: (m) => log.push(m) });
+      expect(log).toContain(
+        `${MODEL_SPEC.onnxFiles[precision]}: present, converted from the pinned source`,
+      );
+    }
+  });
+
+  it('converts again when the file holds the other precision', async () => {
+    const onnxPath = join(dir, MODEL_SPEC.onnxFiles.int8);
+    await writeFile(onnxPath, await readFile(join(dir, MODEL_SPEC.onnxFiles.fp32)));
     const log: string[] = [];
-    await prepareModel({ dir, mirrorDir: sharedMirror, log: (m) => log.push(m) });
-    expect(log).toContain(`${MODEL_SPEC.onnxFile}: present, converted from the pinned source`);
+    await prepareModel({
+      dir,
+      mirrorDir: sharedMirror,
+      precision: 'int8',
+      log: (m) => log.push(m),
+    });
+    expect(log.at(-1)).toMatch(/was converted to fp32, converted to int8/);
+    expect(readOnnxProvenance(await readFile(onnxPath)).precision).toBe('int8');
   });
 
   it('converts again when the ONNX file came from another source', async () => {
@@ -53,18 +79,23 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
       inputs: [0],
       outputs: [2],
     });
-    const onnxPath = join(dir, MODEL_SPEC.onnxFile);
-    await writeFile(onnxPath, convertTfliteToOnnx(other));
+    const onnxPath = join(dir, MODEL_SPEC.onnxFiles.fp32);
+    await writeFile(onnxPath, convertTfliteToOnnx(other, 'fp32'));
     const log: string[] = [];
-    await prepareModel({ dir, mirrorDir: sharedMirror, log: (m) => log.push(m) });
+    await prepareModel({
+      dir,
+      mirrorDir: sharedMirror,
+      precision: 'fp32',
+      log: (m) => log.push(m),
+    });
     expect(log.at(-1)).toMatch(/was converted from [0-9a-f]{12}, converted/);
     expect(readOnnxSourceSha256(await readFile(onnxPath))).toBe(MODEL_SPEC.source.sha256);
   });
 
   it('converts again when the ONNX file is unreadable', async () => {
-    const onnxPath = join(dir, MODEL_SPEC.onnxFile);
+    const onnxPath = join(dir, MODEL_SPEC.onnxFiles.int8);
     await writeFile(onnxPath, 'garbage');
-    await prepareModel({ dir, mirrorDir: sharedMirror });
+    await prepareModel({ dir, mirrorDir: sharedMirror, precision: 'int8' });
     expect(readOnnxSourceSha256(await readFile(onnxPath))).toBe(MODEL_SPEC.source.sha256);
   });
 });

@@ -1,8 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MODEL_SPEC } from '@imagerec/shared';
-import { convertTfliteToOnnx, readOnnxSourceSha256 } from './importer.js';
+import { MODEL_SPEC, type ModelPrecision } from '@imagerec/shared';
+import { convertTfliteToOnnx, readOnnxProvenance } from './importer.js';
 import { ensureModelFiles, type ModelStoreOptions, writeFileAtomic } from './model-store.js';
+
+export interface PrepareModelOptions extends ModelStoreOptions {
+  precision: ModelPrecision;
+}
 
 export interface PreparedModel {
   onnxPath: string;
@@ -11,38 +15,45 @@ export interface PreparedModel {
   labels: string[];
   /** SHA-256 of the .tflite the ONNX model was converted from. */
   sourceSha256: string;
+  precision: ModelPrecision;
 }
 
-async function convertedFrom(onnxPath: string): Promise<string | undefined> {
+async function provenance(onnxPath: string) {
   try {
-    return readOnnxSourceSha256(await readFile(onnxPath));
+    return readOnnxProvenance(await readFile(onnxPath));
   } catch {
     // Missing or unreadable: convert again.
     return undefined;
   }
 }
 
-/** Ensures the pinned files and an ONNX conversion of exactly that .tflite. */
-export async function prepareModel(opts: ModelStoreOptions): Promise<PreparedModel> {
+/** Ensures the pinned files and an ONNX conversion of exactly that .tflite, in `precision`. */
+export async function prepareModel(opts: PrepareModelOptions): Promise<PreparedModel> {
   const log = opts.log ?? (() => {});
+  const { precision } = opts;
   const { sourcePath, labelsPath } = await ensureModelFiles(opts);
   const sourceSha256 = MODEL_SPEC.source.sha256;
-  const onnxPath = join(opts.dir, MODEL_SPEC.onnxFile);
+  const file = MODEL_SPEC.onnxFiles[precision];
+  const onnxPath = join(opts.dir, file);
 
-  const existing = await convertedFrom(onnxPath);
-  if (existing === sourceSha256) {
-    log(`${MODEL_SPEC.onnxFile}: present, converted from the pinned source`);
+  const existing = await provenance(onnxPath);
+  if (existing?.sourceSha256 === sourceSha256 && existing.precision === precision) {
+    log(`${file}: present, converted from the pinned source`);
   } else {
     const started = performance.now();
-    const onnxBytes = convertTfliteToOnnx(await readFile(sourcePath));
+    const onnxBytes = convertTfliteToOnnx(await readFile(sourcePath), precision);
     await writeFileAtomic(onnxPath, onnxBytes);
     const ms = Math.round(performance.now() - started);
-    const why = existing ? `was converted from ${existing.slice(0, 12)}` : 'missing';
-    log(`${MODEL_SPEC.onnxFile}: ${why}, converted (${onnxBytes.length} bytes, ${ms} ms)`);
+    const why = !existing
+      ? 'missing'
+      : existing.sourceSha256 !== sourceSha256
+        ? `was converted from ${existing.sourceSha256?.slice(0, 12) ?? 'an unknown source'}`
+        : `was converted to ${existing.precision ?? 'an unknown precision'}`;
+    log(`${file}: ${why}, converted to ${precision} (${onnxBytes.length} bytes, ${ms} ms)`);
   }
 
   const text = await readFile(labelsPath, 'utf8');
   const labels = text.split(/\r?\n/);
   if (labels.at(-1) === '') labels.pop();
-  return { onnxPath, labelsPath, labels, sourceSha256 };
+  return { onnxPath, labelsPath, labels, sourceSha256, precision };
 }

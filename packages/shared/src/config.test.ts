@@ -9,6 +9,7 @@ describe('loadConfig', () => {
     expect(config.api.maxUploadBytes).toBe(10 * 1024 * 1024);
     expect(config.worker).toEqual({ maxBatch: 32, maxBatchDelayMs: 0, intraOpThreads: 2 });
     expect(config.api.cacheResults).toBe(true);
+    expect(config.model.precision).toBe('int8');
   });
 
   it('coerces values from strings', () => {
@@ -16,16 +17,26 @@ describe('loadConfig', () => {
       API_PORT: '3101',
       CACHE_RESULTS: 'false',
       PUBLIC_BASE_URL: 'https://x.io/',
+      MODEL_PRECISION: 'fp32',
     });
+    expect(config.model.precision).toBe('fp32');
     expect(config.api.port).toBe(3101);
     expect(config.api.cacheResults).toBe(false);
     expect(config.api.publicBaseUrl).toBe('https://x.io');
   });
 
   it('fails fast, naming every bad variable', () => {
-    const load = () => loadConfig({ API_PORT: 'eighty', MAX_BATCH: '0', REDIS_URL: 'nope' });
+    const load = () =>
+      loadConfig({
+        API_PORT: 'eighty',
+        MAX_BATCH: '0',
+        REDIS_URL: 'nope',
+        MODEL_PRECISION: 'int4',
+      });
     expect(load).toThrow(/^Invalid configuration:/);
-    for (const name of ['API_PORT', 'MAX_BATCH', 'REDIS_URL']) expect(load).toThrow(name);
+    for (const name of ['API_PORT', 'MAX_BATCH', 'REDIS_URL', 'MODEL_PRECISION']) {
+      expect(load).toThrow(name);
+    }
   });
 
   it('is documented: the README table lists every variable with its default', () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MODEL_PRECISIONS } from './model-spec.js';
 import { QueueName } from './queue.js';
 
 const bool = z
@@ -79,6 +80,12 @@ export const envSchema = z.object({
     .string()
     .optional()
     .describe('Local mirror of the published model files; when unset they are downloaded'),
+  MODEL_PRECISION: z
+    .enum(MODEL_PRECISIONS)
+    .default('int8')
+    .describe(
+      "int8: the TFLite file's own uint8 quantization on integer kernels; fp32: float weights",
+    ),
   MAX_BATCH: int(1, 256).default(32).describe('Jobs in one inference call at most'),
   MAX_BATCH_DELAY_MS: int(0, 10_000)
     .default(0)
@@ -117,7 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       cacheResults: e.CACHE_RESULTS,
     },
     results: { cacheTtlS: e.CACHE_TTL_S, retentionDays: e.RESULTS_RETENTION_DAYS },
-    model: { dir: e.MODEL_DIR, mirrorDir: e.MODEL_MIRROR_DIR },
+    model: { dir: e.MODEL_DIR, mirrorDir: e.MODEL_MIRROR_DIR, precision: e.MODEL_PRECISION },
     worker: {
       maxBatch: e.MAX_BATCH,
       maxBatchDelayMs: e.MAX_BATCH_DELAY_MS,

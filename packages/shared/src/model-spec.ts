@@ -11,13 +11,26 @@ export const MODEL_SPEC = {
     url: 'https://github.com/google-coral/test_data/raw/master/imagenet_labels.txt',
     sha256: 'b8aaeb5630c62626a7d124a05c0e14230a7ffdd2136a31d0190a4fb71c1d82f1',
   },
-  /** The converted model, written beside the source. */
-  onnxFile: 'mobilenet_v2_1.0_224_quant.onnx',
+  /** The converted models, one per precision, written beside the source. */
+  onnxFiles: {
+    int8: 'mobilenet_v2_1.0_224_quant.int8.onnx',
+    fp32: 'mobilenet_v2_1.0_224_quant.fp32.onnx',
+  },
   inputSize: 224,
 } as const;
 
-/** Results of different model files never mix: the version is the source's checksum. */
-export const MODEL_INFO = {
+/**
+ * How the model runs: int8 keeps the TFLite file's own uint8 quantization (integer kernels),
+ * fp32 dequantizes the weights once and computes in float.
+ */
+export const MODEL_PRECISIONS = ['int8', 'fp32'] as const;
+export type ModelPrecision = (typeof MODEL_PRECISIONS)[number];
+
+/**
+ * Results of different model files or precisions never mix: the version is the source's
+ * checksum and the precision, e.g. 7aad0c74c5e3-int8.
+ */
+export const modelInfo = (precision: ModelPrecision) => ({
   name: MODEL_SPEC.name,
-  version: MODEL_SPEC.source.sha256.slice(0, 12),
-} as const;
+  version: `${MODEL_SPEC.source.sha256.slice(0, 12)}-${precision}`,
+});

@@ -57,7 +57,7 @@ export interface Timings {
 
 export interface ModelInfo {
   name: string;
-  /** The source file's SHA-256, so results of another model version never mix. */
+  /** The source file's SHA-256 and the precision, so results of other models never mix. */
   version: string;
 }
 

@@ -4,7 +4,7 @@ import {
   createRedis,
   formatCursor,
   type HistoryCursor,
-  MODEL_INFO,
+  modelInfo,
   type PredictionRecord,
   PredictionRepository,
   PredictionStatus,
@@ -27,7 +27,7 @@ const record = (
   format: 'png',
   thumbnail: Buffer.from([1, 2, 3]),
   predictions: [{ index: 286, label: 'Egyptian cat', score: 0.8 }],
-  model: { ...MODEL_INFO },
+  model: modelInfo('int8'),
   timings: { queuedMs: 1, inferenceMs: 2, totalMs: 3, batchSize: 1 },
   cached: false,
   createdAt,
@@ -103,16 +103,18 @@ describe('PredictionRepository against the MongoDB-protocol server', () => {
     await repo.upsertMany([
       record('d', new Date(), { sha256: 'same', status: PredictionStatus.Failed }),
     ]);
-    expect(await repo.findCachedPredictions('same', MODEL_INFO.version)).toBeNull();
+    expect(await repo.findCachedPredictions('same', modelInfo('int8').version)).toBeNull();
     await repo.upsertMany([record('e', new Date(), { sha256: 'same' })]);
-    expect(await repo.findCachedPredictions('same', MODEL_INFO.version)).toEqual([
+    expect(await repo.findCachedPredictions('same', modelInfo('int8').version)).toEqual([
       { index: 286, label: 'Egyptian cat', score: 0.8 },
     ]);
-    expect(await repo.findCachedPredictions('same', 'other-version')).toBeNull();
+    expect(await repo.findCachedPredictions('same', modelInfo('fp32').version)).toBeNull();
     await repo.upsertMany([
       record('f', new Date(), { sha256: 'answered-from-cache', cached: true }),
     ]);
-    expect(await repo.findCachedPredictions('answered-from-cache', MODEL_INFO.version)).toBeNull();
+    expect(
+      await repo.findCachedPredictions('answered-from-cache', modelInfo('int8').version),
+    ).toBeNull();
   });
 
   it('rebuilds the history index from MongoDB when Redis has lost it', async () => {

@@ -5,7 +5,10 @@ import {
   type ClassifyJobData,
   type ClassifyResult,
   createRedis,
-  MODEL_INFO,
+  MODEL_PRECISIONS,
+  type ModelPrecision,
+  modelInfo,
+  type PredictionRecord,
   PredictionRepository,
   PredictionStatus,
 } from '@imagerec/shared';
@@ -87,7 +90,7 @@ describe('API component: real Redis and MongoDB, no worker', () => {
       config.queue.name,
       async () => ({
         predictions: [{ index: 286, label: 'Egyptian cat', score: 0.9 }],
-        model: { ...MODEL_INFO },
+        model: modelInfo(config.model.precision),
         timings: { queuedMs: 1, inferenceMs: 1, totalMs: 2, batchSize: 1 },
         cached: false,
         processedBy: 'stub',
@@ -131,37 +134,47 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     expect(res.headers.location).toBe('/');
   });
 
-  it('answers a repeated upload from the stored result without queueing it', async () => {
+  it('answers a repeated upload from the stored result of its own model only', async () => {
     const bytes = await sharp({
       create: { width: 64, height: 48, channels: 3, background: '#3a6' },
     })
       .png()
       .toBuffer();
-    await repository.upsertMany([
-      {
-        jobId: 'earlier',
-        status: PredictionStatus.Completed,
-        filename: 'green.png',
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        byteSize: bytes.length,
-        width: 64,
-        height: 48,
-        format: 'png',
-        predictions: Array.from({ length: 5 }, (_, i) => ({
-          index: i + 1,
-          label: `l${i}`,
-          score: 0.1,
-        })),
-        model: { ...MODEL_INFO },
-        createdAt: new Date(),
-        finishedAt: new Date(),
-      },
-    ]);
+    const earlier = (jobId: string, precision: ModelPrecision): PredictionRecord => ({
+      jobId,
+      status: PredictionStatus.Completed,
+      filename: 'green.png',
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      byteSize: bytes.length,
+      width: 64,
+      height: 48,
+      format: 'png',
+      predictions: Array.from({ length: 5 }, (_, i) => ({
+        index: i + 1,
+        label: `l${i}`,
+        score: 0.1,
+      })),
+      model: modelInfo(precision),
+      createdAt: new Date(),
+      finishedAt: new Date(),
+    });
+    const other = MODEL_PRECISIONS.find((p) => p !== config.model.precision) ?? 'fp32';
+    await repository.upsertMany([earlier('earlier-other-precision', other)]);
     const before = await queued();
+    const miss = await post('/v1/jobs', [{ filename: 'again.png', bytes }]);
+    expect(miss.json()).toMatchObject({ jobs: [{ status: 'queued' }] });
+    expect(await queued()).toBe(before + 1);
+
+    await repository.upsertMany([earlier('earlier', config.model.precision)]);
     const res = await post('/v1/predict', [{ filename: 'again.png', bytes }]);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ status: 'completed', cached: true, filename: 'again.png' });
-    expect(await queued()).toBe(before);
+    expect(res.json()).toMatchObject({
+      status: 'completed',
+      cached: true,
+      filename: 'again.png',
+      model: modelInfo(config.model.precision),
+    });
+    expect(await queued()).toBe(before + 1);
     expect((await repository.findByJobId(res.json().id))?.cached).toBe(true);
   });
 

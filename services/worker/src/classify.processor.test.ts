@@ -1,7 +1,7 @@
 import {
   type ClassifyJobData,
-  MODEL_INFO,
   MODEL_SPEC,
+  modelInfo,
   type PixelStore,
   type PredictionRecord,
   PredictionStatus,
@@ -58,6 +58,7 @@ function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<voi
     classify,
     maxBatch: 4,
     maxBatchDelayMs: 5,
+    model: modelInfo('int8'),
     processedBy: 'host:1',
     log: silent,
   });
@@ -80,7 +81,7 @@ describe('ClassifyProcessor', () => {
     expect(a?.predictions).toHaveLength(2);
     expect(b?.predictions.map((p) => p.index)).toEqual([10, 11, 12]);
     expect(a).toMatchObject({
-      model: MODEL_INFO,
+      model: modelInfo('int8'),
       cached: false,
       processedBy: 'host:1',
       timings: { inferenceMs: 12, batchSize: 2 },

@@ -1,8 +1,8 @@
 import {
   type ClassifyJobData,
   type ClassifyResult,
-  MODEL_INFO,
   MODEL_SPEC,
+  type ModelInfo,
   type PixelStore,
   type PredictionRecord,
   PredictionStatus,
@@ -25,6 +25,8 @@ export interface ClassifyProcessorOptions {
   classify: (images: Uint8Array[], topK: number) => Promise<InferenceOutput>;
   maxBatch: number;
   maxBatchDelayMs: number;
+  /** The model `classify` runs, recorded with each result. */
+  model: ModelInfo;
   /** host:pid of this process. */
   processedBy: string;
   log: Logger;
@@ -111,7 +113,7 @@ export class ClassifyProcessor {
     const results = items.map(
       ({ data }, i): ClassifyResult => ({
         predictions: (predictions[i] ?? []).slice(0, data.topK),
-        model: { ...MODEL_INFO },
+        model: { ...this.opts.model },
         timings: {
           queuedMs: startedAt - data.acceptedAt,
           inferenceMs,

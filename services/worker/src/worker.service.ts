@@ -5,6 +5,7 @@ import {
   type ClassifyJobData,
   type ClassifyResult,
   createRedis,
+  modelInfo,
   PixelStore,
   PredictionRepository,
 } from '@imagerec/shared';
@@ -103,6 +104,7 @@ export async function createWorkerService(
       classify: (images, topK) => pool.classify(images, topK),
       maxBatch: config.worker.maxBatch,
       maxBatchDelayMs: config.worker.maxBatchDelayMs,
+      model: modelInfo(model.precision),
       processedBy,
       log,
     });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareModel } from '@imagerec/model';
-import { type Prediction, toModelInput } from '@imagerec/shared';
+import { MODEL_PRECISIONS, type Prediction, toModelInput } from '@imagerec/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Classifier } from '../src/inference/classifier.js';
 
@@ -13,7 +13,7 @@ const FILES = ['cat.png', 'cat.bmp', 'grace_hopper.png', 'parrot.jpg', 'cat_720p
 /** tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat. */
 const CAT_CLASSES = [282, 283, 284, 285, 286];
 
-describe('Classifier on the real model', () => {
+describe.each(MODEL_PRECISIONS)('Classifier on the real model, %s', (precision) => {
   let classifier: Classifier;
   let labels: string[];
   const pixels = new Map<string, Buffer>();
@@ -23,6 +23,7 @@ describe('Classifier on the real model', () => {
     const model = await prepareModel({
       dir: join(repo, 'models'),
       mirrorDir: process.env.MODEL_MIRROR_DIR || join(shared, 'models'),
+      precision,
     });
     labels = model.labels;
     classifier = await Classifier.create({ ...model, intraOpThreads: 2 });

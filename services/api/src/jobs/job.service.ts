@@ -5,7 +5,8 @@ import {
   type ClassifyQueue,
   JobPriority,
   JobStatus,
-  MODEL_INFO,
+  type ModelInfo,
+  modelInfo,
   type NewClassifyJob,
   type PredictionRecord,
   type PredictionRepository,
@@ -36,7 +37,12 @@ export interface JobServiceDeps {
 
 /** Accepting uploads and answering for their jobs, from Redis while they live there, then MongoDB. */
 export class JobService {
-  constructor(private readonly deps: JobServiceDeps) {}
+  /** The model this API's results are cached under; workers are configured alike. */
+  private readonly model: ModelInfo;
+
+  constructor(private readonly deps: JobServiceDeps) {
+    this.model = modelInfo(deps.config.model.precision);
+  }
 
   /**
    * Every upload is checked and preprocessed before anything is queued: one bad file
@@ -70,7 +76,7 @@ export class JobService {
         format: p.image.format,
       };
       const hit = config.api.cacheResults
-        ? await repository.findCachedPredictions(p.sha256, MODEL_INFO.version)
+        ? await repository.findCachedPredictions(p.sha256, this.model.version)
         : null;
       if (hit && hit.length >= opts.topK) {
         const now = Date.now();
@@ -80,7 +86,7 @@ export class JobService {
           status: PredictionStatus.Completed,
           thumbnail: p.image.thumbnail,
           predictions: hit,
-          model: { ...MODEL_INFO },
+          model: { ...this.model },
           timings: { queuedMs: 0, inferenceMs: 0, totalMs: now - acceptedAt, batchSize: 0 },
           cached: true,
           createdAt: new Date(acceptedAt),
@@ -125,11 +131,12 @@ export class JobService {
             finishedOn: job.finishedOn,
           },
           topK,
+          this.model,
         );
       }
     }
     const record = await this.deps.repository.findByJobId(id);
-    return record && viewFromRecord(record, topK);
+    return record && viewFromRecord(record, topK, this.model);
   }
 
   /**
@@ -189,6 +196,7 @@ export class JobService {
             finishedOn: Date.now(),
           },
           topK,
+          this.model,
         );
       }
     } else {

@@ -2,7 +2,6 @@ import {
   type ClassifyJobData,
   type ClassifyResult,
   JobStatus,
-  MODEL_INFO,
   type ModelInfo,
   type Prediction,
   type PredictionRecord,
@@ -43,7 +42,13 @@ const STATE_TO_STATUS: Record<string, JobStatus> = {
 export const isFinished = (status: JobStatus) =>
   status === JobStatus.Completed || status === JobStatus.Failed;
 
-export function viewFromQueue(job: QueuedJobSnapshot, topK: number, now = Date.now()): JobView {
+/** `model` stands for the model that will answer, while the job has no result yet. */
+export function viewFromQueue(
+  job: QueuedJobSnapshot,
+  topK: number,
+  model: ModelInfo,
+  now = Date.now(),
+): JobView {
   const status = STATE_TO_STATUS[job.state] ?? JobStatus.Queued;
   const result = status === JobStatus.Completed ? job.returnvalue : undefined;
   const elapsed = (job.finishedOn ?? now) - job.data.acceptedAt;
@@ -53,7 +58,7 @@ export function viewFromQueue(job: QueuedJobSnapshot, topK: number, now = Date.n
     filename: job.data.upload.filename,
     ...(result && { predictions: result.predictions.slice(0, topK), cached: result.cached }),
     ...(status === JobStatus.Failed && { error: job.failedReason ?? 'failed' }),
-    model: result?.model ?? { ...MODEL_INFO },
+    model: result?.model ?? { ...model },
     // While a job waits, its timings say how long it has waited so far.
     timings: result?.timings ?? {
       queuedMs: elapsed,
@@ -67,7 +72,7 @@ export function viewFromQueue(job: QueuedJobSnapshot, topK: number, now = Date.n
   };
 }
 
-export function viewFromRecord(record: PredictionRecord, topK: number): JobView {
+export function viewFromRecord(record: PredictionRecord, topK: number, model: ModelInfo): JobView {
   const completed = record.status === PredictionStatus.Completed;
   return {
     id: record.jobId,
@@ -78,7 +83,7 @@ export function viewFromRecord(record: PredictionRecord, topK: number): JobView 
       cached: !!record.cached,
     }),
     ...(!completed && { error: record.error ?? 'failed' }),
-    model: record.model ?? { ...MODEL_INFO },
+    model: record.model ?? { ...model },
     timings: record.timings ?? { queuedMs: 0, inferenceMs: 0, totalMs: 0, batchSize: 0 },
     createdAt: record.createdAt.toISOString(),
     finishedAt: record.finishedAt.toISOString(),

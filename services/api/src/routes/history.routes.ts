@@ -1,4 +1,10 @@
-import { AppError, formatCursor, type PredictionRecord, parseCursor } from '@imagerec/shared';
+import {
+  AppError,
+  formatCursor,
+  modelInfo,
+  type PredictionRecord,
+  parseCursor,
+} from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import { viewFromRecord } from '../jobs/job.view.js';
 import { errorResponses, jobViewSchema } from '../schemas/common.schema.js';
@@ -31,8 +37,9 @@ export async function historyRoutes(app: FastifyInstance) {
     return { records, next };
   };
 
+  const model = modelInfo(app.config.model.precision);
   const itemView = (r: PredictionRecord) => ({
-    ...viewFromRecord(r, 20),
+    ...viewFromRecord(r, 20, model),
     width: r.width,
     height: r.height,
     format: r.format,

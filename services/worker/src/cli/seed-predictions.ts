@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { prepareModel } from '@imagerec/model';
-import { loadConfig, MODEL_INFO, PredictionRepository } from '@imagerec/shared';
+import { loadConfig, modelInfo, PredictionRepository } from '@imagerec/shared';
 import sharp from 'sharp';
 import { seedRecord } from '../seed/seed-records.js';
 
@@ -53,7 +53,7 @@ const opts = {
   spanDays,
   labels: model.labels,
   thumbnails: await makeThumbnails(32),
-  model: { ...MODEL_INFO },
+  model: modelInfo(config.model.precision),
   processedBy: `${hostname()}:seed`,
   random: Math.random,
 };

@@ -1,4 +1,4 @@
-import { MODEL_INFO, PredictionStatus } from '@imagerec/shared';
+import { modelInfo, PredictionStatus } from '@imagerec/shared';
 import { describe, expect, it } from 'vitest';
 import { seedRecord } from './seed-records.js';
 
@@ -7,7 +7,7 @@ const opts = () => ({
   spanDays: 28,
   labels: Array.from({ length: 1001 }, (_, i) => `label ${i}`),
   thumbnails: [Buffer.from('a'), Buffer.from('b')],
-  model: { ...MODEL_INFO },
+  model: modelInfo('int8'),
   processedBy: 'seed:1',
   random: Math.random,
 });

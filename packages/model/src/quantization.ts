@@ -1,0 +1,68 @@
+import type { Activation } from './tflite/schema.js';
+
+// TFLite's uint8 arithmetic, as far as the int8 graph has to reproduce it: the quantized
+// activation bounds of fused activations, and signed weights for onnxruntime's fast kernels.
+
+export interface QuantParams {
+  scale: number;
+  zeroPoint: number;
+}
+
+export const UINT8_RANGE: readonly [number, number] = [0, 255];
+
+/** TfLiteRound: halves go away from zero (Math.round sends -2.5 to -2). */
+export const roundHalfAwayFromZero = (x: number) => Math.sign(x) * Math.round(Math.abs(x));
+
+/** The quantized value of real `x`, unclamped. */
+export const quantize = (x: number, q: QuantParams) =>
+  q.zeroPoint + roundHalfAwayFromZero(x / q.scale);
+
+/**
+ * The clamp TFLite applies to a quantized output with a fused activation
+ * (CalculateActivationRangeQuantized): the activation's real bounds quantized with the
+ * output's parameters, within the type's range.
+ */
+export function activationRange(
+  activation: Activation,
+  q: QuantParams,
+  [qmin, qmax]: readonly [number, number] = UINT8_RANGE,
+): [number, number] {
+  const within = (lo: number, hi: number): [number, number] => [
+    Math.max(qmin, lo),
+    Math.min(qmax, hi),
+  ];
+  switch (activation) {
+    case 'NONE':
+      return [qmin, qmax];
+    case 'RELU':
+      return within(quantize(0, q), qmax);
+    case 'RELU6':
+      return within(quantize(0, q), quantize(6, q));
+    case 'RELU_N1_TO_1':
+      return within(quantize(-1, q), quantize(1, q));
+    default:
+      throw new Error(`Unsupported fused activation ${activation}`);
+  }
+}
+
+/**
+ * uint8 weights with zero point z as int8 weights w - 128 with zero point z - 128: the same
+ * products (w - z), exactly, in the type onnxruntime's u8s8 kernels take.
+ */
+export function toSignedWeights(
+  values: Uint8Array,
+  zeroPoints: readonly number[],
+): { values: Int8Array; zeroPoints: number[] } {
+  const signed = new Int8Array(values.length);
+  for (let i = 0; i < values.length; i++) signed[i] = (values[i] ?? 0) - 128;
+  return { values: signed, zeroPoints: zeroPoints.map((z) => z - 128) };
+}
+
+/**
+ * Whether an int32 bias's own scale is the input scale x weight scale that QLinearConv
+ * assumes (TFLite requires it up to float rounding).
+ */
+export function biasScaleFits(biasScale: number, inputScale: number, weightScale: number): boolean {
+  const expected = inputScale * weightScale;
+  return Math.abs(biasScale - expected) <= 1e-6 * expected;
+}

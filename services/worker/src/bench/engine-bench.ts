@@ -1,0 +1,160 @@
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { prepareModel } from '@imagerec/model';
+import { MODEL_PRECISIONS, type ModelPrecision, modelInfo } from '@imagerec/shared';
+import * as ort from 'onnxruntime-node';
+import { Classifier, IMAGE_BYTES } from '../inference/classifier.js';
+
+// Raw engine throughput: one session.run per batch, no preprocessing, no queue.
+
+export const BATCH_SIZES = [1, 8, 32];
+export const THREAD_COUNTS = [1, 2];
+const WARM_UP_RUNS = 2;
+const MIN_RUNS = 5;
+const MAX_RUNS = 100;
+/** 2 precisions x 2 thread counts x 3 batch sizes: about a minute in all on 2 cores. */
+const TIME_PER_ROW_MS = 4_000;
+
+export interface EngineRow {
+  precision: ModelPrecision;
+  threads: number;
+  batch: number;
+  runs: number;
+  msPerBatch: number;
+  msPerImage: number;
+  imagesPerSecond: number;
+  msPerBatchMin: number;
+  msPerBatchMax: number;
+}
+
+export interface EngineBenchResult {
+  date: string;
+  node: string;
+  onnxruntime: string;
+  cpu: string;
+  cores: number;
+  /** The 1-minute load average when the bench started: other work on the cores skews it. */
+  loadAverage: number;
+  warmUpRuns: number;
+  rows: EngineRow[];
+  /** Each precision's fastest row by images/s. */
+  best: Record<ModelPrecision, EngineRow>;
+}
+
+export interface EngineBenchOptions {
+  modelDir: string;
+  mirrorDir?: string | undefined;
+  precisions?: readonly ModelPrecision[];
+  log?: (message: string) => void;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+/** Deterministic noise images; the engine's cost does not depend on content. */
+function images(count: number): Uint8Array[] {
+  let seed = 42;
+  return Array.from({ length: count }, () =>
+    Uint8Array.from({ length: IMAGE_BYTES }, () => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return seed >>> 24;
+    }),
+  );
+}
+
+async function measure(classifier: Classifier, batch: Uint8Array[]) {
+  for (let i = 0; i < WARM_UP_RUNS; i++) await classifier.classify(batch, 5);
+  const times: number[] = [];
+  const started = performance.now();
+  while (
+    times.length < MIN_RUNS ||
+    (times.length < MAX_RUNS && performance.now() - started < TIME_PER_ROW_MS)
+  ) {
+    const t0 = performance.now();
+    await classifier.classify(batch, 5);
+    times.push(performance.now() - t0);
+  }
+  const msPerBatch = median(times);
+  return {
+    runs: times.length,
+    msPerBatch: round(msPerBatch, 2),
+    msPerImage: round(msPerBatch / batch.length, 2),
+    imagesPerSecond: round((1000 * batch.length) / msPerBatch, 1),
+    msPerBatchMin: round(Math.min(...times), 2),
+    msPerBatchMax: round(Math.max(...times), 2),
+  };
+}
+
+/** Medians of repeated runs of each precision, at each thread count and batch size. */
+export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBenchResult> {
+  const precisions = opts.precisions ?? MODEL_PRECISIONS;
+  const loadAverage = round(loadavg()[0] ?? 0, 2);
+  const pool = images(Math.max(...BATCH_SIZES));
+  const rows: EngineRow[] = [];
+  for (const precision of precisions) {
+    const model = await prepareModel({
+      dir: opts.modelDir,
+      mirrorDir: opts.mirrorDir,
+      precision,
+      log: opts.log,
+    });
+    for (const threads of THREAD_COUNTS) {
+      const classifier = await Classifier.create({ ...model, intraOpThreads: threads });
+      try {
+        for (const batch of BATCH_SIZES) {
+          rows.push({
+            precision,
+            threads,
+            batch,
+            ...(await measure(classifier, pool.slice(0, batch))),
+          });
+        }
+      } finally {
+        await classifier.close();
+      }
+    }
+  }
+  const best = Object.fromEntries(
+    precisions.map((p) => [
+      p,
+      rows
+        .filter((r) => r.precision === p)
+        .reduce((a, b) => (b.imagesPerSecond > a.imagesPerSecond ? b : a)),
+    ]),
+  ) as Record<ModelPrecision, EngineRow>;
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    onnxruntime: ort.env.versions.node ?? 'unknown',
+    cpu: cpus()[0]?.model ?? 'unknown CPU',
+    cores: availableParallelism(),
+    loadAverage,
+    warmUpRuns: WARM_UP_RUNS,
+    rows,
+    best,
+  };
+}
+
+/** The result as printed: a header, one table row per measurement, a best line per precision. */
+export function formatEngineBench(r: EngineBenchResult): string[] {
+  const lines = [
+    `engine: onnxruntime-node ${r.onnxruntime} on ${r.cpu} (${r.cores} cores, load average ${r.loadAverage} at start)`,
+    '| precision | threads | batch | runs | ms/batch (median) | ms/image | images/s |',
+    '| --- | ---: | ----: | ---: | ----------------: | -------: | -------: |',
+    ...r.rows.map(
+      (row) =>
+        `| ${row.precision} | ${row.threads} | ${row.batch} | ${row.runs} | ${row.msPerBatch.toFixed(2)} | ${row.msPerImage.toFixed(2)} | ${row.imagesPerSecond.toFixed(1)} |`,
+    ),
+  ];
+  for (const [precision, row] of Object.entries(r.best)) {
+    const { name, version } = modelInfo(precision as ModelPrecision);
+    lines.push(
+      `best ${precision}: ${row.imagesPerSecond.toFixed(1)} images/s ` +
+        `(batch ${row.batch}, ${row.threads} thread${row.threads === 1 ? '' : 's'}, ${name}@${version})`,
+    );
+  }
+  return lines;
+}
