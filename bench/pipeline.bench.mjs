@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../packages/shared/dist/index.js';
 import { syncLoad } from './lib/load.mjs';
 import { loadPhotos, MULTIPART_TYPE, multipart } from './lib/photos.mjs';
 import { cpuPerImage, cpuSnapshot, stackProcesses, usage } from './lib/stack.mjs';

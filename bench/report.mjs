@@ -11,27 +11,15 @@ const batch1 = read('batch1.json');
 const round = (x, digits = 1) => Number(x.toFixed(digits));
 const yes = (ok) => (ok ? 'met' : 'NOT met');
 
-// Engine: the best images/s of each precision over batch sizes and thread counts.
-const engineRows = engine.runs ?? [
-  { precision: 'fp32', intraOpThreads: engine.intraOpThreads, results: engine.results },
-];
-const bestByPrecision = {};
-for (const run of engineRows) {
-  for (const r of run.results) {
-    const best = bestByPrecision[run.precision];
-    if (!best || r.imagesPerSecond > best.imagesPerSecond) {
-      bestByPrecision[run.precision] = { ...r, intraOpThreads: run.intraOpThreads };
-    }
-  }
-}
+// Engine: each precision's best images/s over batch sizes and thread counts.
 console.log(
-  `\nengine (${engine.cpu}, ${engine.cores} cores, onnxruntime ${engine.onnxruntime}): best images/s`,
+  `\nengine (${engine.cpu}, ${engine.cores} cores, onnxruntime ${engine.onnxruntime}, load average ${engine.loadAverage}): best images/s`,
 );
 console.log('| precision | images/s | at batch | intra-op threads | CPU ms/image |');
 console.log('| --- | ---: | ---: | ---: | ---: |');
-for (const [precision, b] of Object.entries(bestByPrecision)) {
+for (const [precision, b] of Object.entries(engine.best)) {
   console.log(
-    `| ${precision} | ${b.imagesPerSecond} | ${b.batch} | ${b.intraOpThreads} | ${b.cpuMsPerImage ?? '-'} |`,
+    `| ${precision} | ${b.imagesPerSecond} | ${b.batch} | ${b.threads} | ${b.cpuMsPerImage} |`,
   );
 }
 
@@ -59,23 +47,18 @@ for (const r of main.sync)
   console.log(`| sync ${r.connections} | ${kinds.map((k) => r.cpuMsPerImage[k]).join(' | ')} |`);
 console.log(`| bulk | ${kinds.map((k) => main.bulk.cpuMsPerImage[k] ?? '-').join(' | ')} |`);
 
-// The model's own CPU per image at the batch sizes the stack ran, from the engine run.
-const precision = Object.keys(bestByPrecision).includes('int8') ? 'int8' : 'fp32';
-const engineRun =
-  engineRows.find(
-    (r) => r.precision === precision && r.intraOpThreads === (main.intraOpThreads ?? 2),
-  ) ?? engineRows.find((r) => r.precision === precision);
-const nearest = [...engineRun.results].sort(
-  (a, b) => Math.abs(a.batch - s32.meanBatch) - Math.abs(b.batch - s32.meanBatch),
-)[0];
-const modelCpu = nearest.cpuMsPerImage ?? nearest.msPerImage * engineRun.intraOpThreads;
+// The model's own CPU per image at the precision, threads and batch size the stack ran.
+const nearest = engine.rows
+  .filter((r) => r.precision === main.precision && r.threads === main.intraOpThreads)
+  .sort((a, b) => Math.abs(a.batch - s32.meanBatch) - Math.abs(b.batch - s32.meanBatch))[0];
+const modelCpu = nearest.cpuMsPerImage;
 const outside =
   Object.entries(s32.cpuMsPerImage)
     .filter(([k]) => k !== 'load generator')
     .reduce((sum, [, ms]) => sum + ms, 0) - modelCpu;
 console.log(
   `\nat 32 clients: CPU per image outside the model's run ${round(outside, 2)} ms ` +
-    `(every process but the load generator, less the engine's ${round(modelCpu, 2)} ms at batch ${nearest.batch}, ${precision})`,
+    `(every process but the load generator, less the engine's ${round(modelCpu, 2)} ms at batch ${nearest.batch}, ${main.precision}, ${main.intraOpThreads} threads)`,
 );
 
 const peak = main.peakRssMb;
@@ -91,7 +74,9 @@ console.log(
     .join(', ')}`,
 );
 
-const best = Math.max(...Object.values(bestByPrecision).map((b) => b.imagesPerSecond));
+const best =
+  engine.best.int8?.imagesPerSecond ??
+  Math.max(...Object.values(engine.best).map((b) => b.imagesPerSecond));
 const targets = [
   [`sync at 32 clients >= 120 images/s (${s32.imagesPerSecond})`, s32.imagesPerSecond >= 120],
   [

@@ -15,7 +15,33 @@ export function stackProcesses(runDir) {
   );
 }
 
-/** CPU time used so far (ms, every thread), resident and peak resident memory (MB). */
+const parentOf = (pid) => {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+  } catch {
+    return 0;
+  }
+};
+
+/** A process and its children (nginx's workers, say). */
+function family(pid) {
+  const pids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
+  return [pid, ...pids.filter((p) => parentOf(p) === pid)];
+}
+
+const cpuMsOf = (pid) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime, fields 14 and 15 of stat.
+    return ((Number(stat[11]) + Number(stat[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+};
+
+/** CPU time used so far (ms, every thread of it and its children), resident and peak resident memory (MB). */
 export function usage(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');

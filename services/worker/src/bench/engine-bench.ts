@@ -24,6 +24,8 @@ export interface EngineRow {
   imagesPerSecond: number;
   msPerBatchMin: number;
   msPerBatchMax: number;
+  /** CPU time of the whole process per image, every onnxruntime thread included. */
+  cpuMsPerImage: number;
 }
 
 export interface EngineBenchResult {
@@ -68,6 +70,7 @@ function images(count: number): Uint8Array[] {
 async function measure(classifier: Classifier, batch: Uint8Array[]) {
   for (let i = 0; i < WARM_UP_RUNS; i++) await classifier.classify(batch, 5);
   const times: number[] = [];
+  const cpu = process.cpuUsage();
   const started = performance.now();
   while (
     times.length < MIN_RUNS ||
@@ -77,8 +80,10 @@ async function measure(classifier: Classifier, batch: Uint8Array[]) {
     await classifier.classify(batch, 5);
     times.push(performance.now() - t0);
   }
+  const used = process.cpuUsage(cpu);
   const msPerBatch = median(times);
   return {
+    cpuMsPerImage: round((used.user + used.system) / 1000 / (times.length * batch.length), 2),
     runs: times.length,
     msPerBatch: round(msPerBatch, 2),
     msPerImage: round(msPerBatch / batch.length, 2),
@@ -142,11 +147,11 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
 export function formatEngineBench(r: EngineBenchResult): string[] {
   const lines = [
     `engine: onnxruntime-node ${r.onnxruntime} on ${r.cpu} (${r.cores} cores, load average ${r.loadAverage} at start)`,
-    '| precision | threads | batch | runs | ms/batch (median) | ms/image | images/s |',
-    '| --- | ---: | ----: | ---: | ----------------: | -------: | -------: |',
+    '| precision | threads | batch | runs | ms/batch (median) | ms/image | images/s | CPU ms/image |',
+    '| --- | ---: | ----: | ---: | ----------------: | -------: | -------: | ---: |',
     ...r.rows.map(
       (row) =>
-        `| ${row.precision} | ${row.threads} | ${row.batch} | ${row.runs} | ${row.msPerBatch.toFixed(2)} | ${row.msPerImage.toFixed(2)} | ${row.imagesPerSecond.toFixed(1)} |`,
+        `| ${row.precision} | ${row.threads} | ${row.batch} | ${row.runs} | ${row.msPerBatch.toFixed(2)} | ${row.msPerImage.toFixed(2)} | ${row.imagesPerSecond.toFixed(1)} | ${row.cpuMsPerImage.toFixed(2)} |`,
     ),
   ];
   for (const [precision, row] of Object.entries(r.best)) {
