@@ -95,9 +95,14 @@ const bulkRow = BULK > 0 ? await measured(() => bulk(BULK)) : undefined;
 const memory = Object.fromEntries(
   Object.entries(processes).map(([name, pid]) => [name, round(usage(pid)?.peakRssMb ?? 0)]),
 );
+// The stack's processes read the same environment.
+const { model, worker } = loadConfig();
 const results = {
   url: BASE,
   date: new Date().toISOString(),
+  precision: model.precision,
+  intraOpThreads: worker.intraOpThreads,
+  maxBatch: worker.maxBatch,
   seconds: SECONDS,
   sync,
   bulk: bulkRow,

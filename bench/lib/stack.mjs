@@ -46,11 +46,8 @@ export function usage(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    // utime and stime, fields 14 and 15 of stat.
-    const ticks = Number(stat[11]) + Number(stat[12]);
     return {
-      cpuMs: (ticks * 1000) / TICKS_PER_SECOND,
+      cpuMs: family(pid).reduce((sum, p) => sum + cpuMsOf(p), 0),
       rssMb: kb('VmRSS') / 1024,
       peakRssMb: kb('VmHWM') / 1024,
     };
