@@ -54,7 +54,10 @@ function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<voi
   }));
   const processor = new ClassifyProcessor({
     pixels: pixelStore as unknown as PixelStore,
-    results: { upsertMany },
+    results: {
+      upsertMany,
+      findByJobId: async (id: string) => stored.findLast((r) => r.jobId === id) ?? null,
+    },
     classify,
     maxBatch: 4,
     maxBatchDelayMs: 5,
@@ -67,6 +70,17 @@ function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<voi
 }
 
 describe('ClassifyProcessor', () => {
+  it('answers a redelivered job from its stored result instead of failing it', async () => {
+    const t = setup();
+    t.withPixels('j1');
+    const first = await t.processor.process(job('j1'));
+    expect(t.pixels.has('j1')).toBe(false);
+    // The lock was lost before completion: BullMQ delivers the job again, its pixels gone.
+    await expect(t.processor.process(job('j1'))).resolves.toEqual(first);
+    expect(t.classify).toHaveBeenCalledTimes(1);
+    expect(t.stored.filter((r) => r.jobId === 'j1').map((r) => r.status)).toEqual(['completed']);
+  });
+
   it('classifies a batch in one call, stores it in one write, then deletes the pixels', async () => {
     const t = setup();
     t.withPixels('a');

@@ -17,6 +17,7 @@ export type ClassifyJob = Job<ClassifyJobData, ClassifyResult>;
 /** Where results go; the PredictionRepository, or a stand-in in tests. */
 export interface ResultsStore {
   upsertMany(records: PredictionRecord[]): Promise<void>;
+  findByJobId(jobId: string): Promise<PredictionRecord | null>;
 }
 
 export interface ClassifyProcessorOptions {
@@ -46,6 +47,14 @@ interface InferredItem {
 
 const INPUT_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
 
+function checkPixels(pixels: Buffer): void {
+  if (pixels.length !== INPUT_BYTES) {
+    throw new UnrecoverableError(
+      `The preprocessed image has ${pixels.length} bytes instead of ${INPUT_BYTES}`,
+    );
+  }
+}
+
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Mirrors BullMQ's own retry decision (Job.shouldRetryJob). */
@@ -72,7 +81,14 @@ export class ClassifyProcessor {
   readonly process = async (job: ClassifyJob): Promise<ClassifyResult> => {
     const jobId = String(job.id);
     try {
-      const pixels = await this.readPixels(jobId);
+      const pixels = await this.opts.pixels.get(jobId);
+      if (!pixels) {
+        // Delivered again after its result was stored (its lock was lost before it completed).
+        const done = await this.storedResult(jobId);
+        if (done) return done;
+        throw new UnrecoverableError('The preprocessed image is missing (expired?)');
+      }
+      checkPixels(pixels);
       const { result, stored } = await this.batcher.add({ jobId, data: job.data, pixels });
       await stored;
       return result;
@@ -87,15 +103,13 @@ export class ClassifyProcessor {
     return this.batcher.close();
   }
 
-  private async readPixels(jobId: string): Promise<Buffer> {
-    const pixels = await this.opts.pixels.get(jobId);
-    if (!pixels) throw new UnrecoverableError('The preprocessed image is missing (expired?)');
-    if (pixels.length !== INPUT_BYTES) {
-      throw new UnrecoverableError(
-        `The preprocessed image has ${pixels.length} bytes instead of ${INPUT_BYTES}`,
-      );
+  private async storedResult(jobId: string): Promise<ClassifyResult | undefined> {
+    const r = await this.opts.results.findByJobId(jobId);
+    if (r?.status !== PredictionStatus.Completed || !r.predictions || !r.model || !r.timings) {
+      return undefined;
     }
-    return pixels;
+    const { predictions, model, timings } = r;
+    return { predictions, model, timings, cached: !!r.cached, processedBy: r.processedBy ?? '' };
   }
 
   /**

@@ -188,6 +188,7 @@ describe('worker service', () => {
     let failures = 0;
     const h = await start({}, (repository) => ({
       results: {
+        findByJobId: (id) => repository.findByJobId(id),
         upsertMany: async (records) => {
           if (failures++ === 0) throw new Error('connection refused');
           return repository.upsertMany(records);
