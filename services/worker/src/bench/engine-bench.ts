@@ -1,8 +1,10 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { prepareModel } from '@imagerec/model';
-import { MODEL_PRECISIONS, type ModelPrecision, modelInfo } from '@imagerec/shared';
+import { MODEL_PRECISIONS, MODEL_SPEC, type ModelPrecision, modelInfo } from '@imagerec/shared';
 import * as ort from 'onnxruntime-node';
-import { Classifier, IMAGE_BYTES } from '../inference/classifier.js';
+import { Classifier } from '../inference/classifier.js';
+
+const IMAGE_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
 
 // Raw engine throughput: one session.run per batch, no preprocessing, no queue.
 

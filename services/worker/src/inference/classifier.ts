@@ -1,11 +1,8 @@
-import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from '@imagerec/model';
-import { MODEL_SPEC, type Prediction } from '@imagerec/shared';
+// Only types from the workspace packages: this module runs on the inference thread, which
+// should load onnxruntime and nothing else (the packages would add some 60 MB to each thread).
+import type { Prediction } from '@imagerec/shared';
 import * as ort from 'onnxruntime-node';
 import { topK } from './top-k.js';
-
-const SIZE = MODEL_SPEC.inputSize;
-/** Bytes of one preprocessed image: SIZE x SIZE RGB, uint8, HWC. */
-export const IMAGE_BYTES = SIZE * SIZE * 3;
 
 export interface ClassifierOptions {
   onnxPath: string;
@@ -14,12 +11,29 @@ export interface ClassifierOptions {
   intraOpThreads: number;
 }
 
+/** The model's input and output, as its session describes them: uint8 [N,size,size,3] in. */
+function describe(session: ort.InferenceSession) {
+  const [input] = session.inputMetadata;
+  const [output] = session.outputNames;
+  const size = input?.isTensor ? input.shape[1] : undefined;
+  if (!input?.isTensor || input.type !== 'uint8' || typeof size !== 'number' || !output) {
+    throw new Error('The model does not take uint8 images [N,size,size,3]');
+  }
+  return { input: input.name, output, size, imageBytes: size * size * 3 };
+}
+
 /** The converted model in one onnxruntime session; each call runs a whole batch at once. */
 export class Classifier {
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly labels: readonly string[],
+    private readonly io: ReturnType<typeof describe>,
   ) {}
+
+  /** Bytes of one preprocessed image: size x size RGB, uint8, HWC. */
+  get imageBytes(): number {
+    return this.io.imageBytes;
+  }
 
   static async create(opts: ClassifierOptions): Promise<Classifier> {
     const session = await ort.InferenceSession.create(opts.onnxPath, {
@@ -30,25 +44,25 @@ export class Classifier {
       // Idle intra-op threads otherwise spin on the cores the API and database share.
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
-    return new Classifier(session, opts.labels);
+    return new Classifier(session, opts.labels, describe(session));
   }
 
   /** Top-k predictions per image, in the order of `batch`. */
   async classify(batch: Uint8Array[], k: number): Promise<Prediction[][]> {
     if (batch.length === 0) return [];
-    const pixels = new Uint8Array(batch.length * IMAGE_BYTES);
+    const pixels = new Uint8Array(batch.length * this.io.imageBytes);
     batch.forEach((image, i) => {
-      if (image.length !== IMAGE_BYTES) {
+      if (image.length !== this.io.imageBytes) {
         throw new Error(
-          `Image ${i} of the batch has ${image.length} bytes, expected ${IMAGE_BYTES}`,
+          `Image ${i} of the batch has ${image.length} bytes, expected ${this.io.imageBytes}`,
         );
       }
-      pixels.set(image, i * IMAGE_BYTES);
+      pixels.set(image, i * this.io.imageBytes);
     });
-    const input = new ort.Tensor('uint8', pixels, [batch.length, SIZE, SIZE, 3]);
-    const outputs = await this.session.run({ [ONNX_INPUT_NAME]: input });
-    const output = outputs[ONNX_OUTPUT_NAME];
-    if (!output) throw new Error(`The model returned no "${ONNX_OUTPUT_NAME}" output`);
+    const input = new ort.Tensor('uint8', pixels, [batch.length, this.io.size, this.io.size, 3]);
+    const outputs = await this.session.run({ [this.io.input]: input });
+    const output = outputs[this.io.output];
+    if (!output) throw new Error(`The model returned no "${this.io.output}" output`);
     const probabilities = output.data as Float32Array;
     const classes = probabilities.length / batch.length;
     if (classes !== this.labels.length) {
