@@ -1,4 +1,11 @@
-import { type AppConfig, ClassifyQueue, createRedis, PredictionRepository } from '@imagerec/shared';
+import {
+  type AppConfig,
+  ClassifyQueue,
+  createRedis,
+  PredictionRepository,
+  QUEUE_DEPTH_STATES,
+  type ReadinessChecks,
+} from '@imagerec/shared';
 import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -12,6 +19,10 @@ declare module 'fastify' {
     repository: PredictionRepository;
     /** Throws when Redis or MongoDB does not answer. */
     checkBackends: () => Promise<void>;
+    /** What /readyz checks, by name. */
+    readinessChecks: ReadinessChecks;
+    /** The classify queue, for the queue dashboard. */
+    classifyQueue: ClassifyQueue;
   }
 }
 
@@ -36,10 +47,18 @@ export const backendsPlugin = fp(
     events.on('error', (err) => app.log.warn({ err }, 'queue events connection error'));
     await events.waitUntilReady();
 
+    const { metrics } = app;
+    metrics.trackQueue(() => queue.queue.getJobCounts(...QUEUE_DEPTH_STATES));
+
     app.decorate('repository', repository);
-    app.decorate('jobs', new JobService({ config, queue, repository, waiters }));
+    app.decorate('classifyQueue', queue);
+    app.decorate('jobs', new JobService({ config, queue, repository, waiters, metrics }));
     app.decorate('checkBackends', async () => {
       await Promise.all([redis.ping(), repository.ping()]);
+    });
+    app.decorate('readinessChecks', {
+      redis: () => redis.ping(),
+      mongo: () => repository.ping(),
     });
 
     // Before the server waits for open requests: long-polls answer now instead of running out.
@@ -51,5 +70,5 @@ export const backendsPlugin = fp(
       redis.disconnect();
     });
   },
-  { name: 'backends' },
+  { name: 'backends', dependencies: ['metrics'] },
 );
