@@ -22,6 +22,8 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6390',
     MODEL_DIR: process.env.MODEL_DIR ?? `${REPO_ROOT}models`,
     MODEL_MIRROR_DIR: process.env.MODEL_MIRROR_DIR,
+    // Each worker service a test starts gets a free port for its metrics and probes.
+    WORKER_METRICS_PORT: '0',
     ...overrides,
     MONGODB_URL: `${mongoBase}/test-${id}`,
     QUEUE_NAME: `test-${id}`,
