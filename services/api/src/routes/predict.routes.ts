@@ -54,7 +54,7 @@ export async function predictRoutes(app: FastifyInstance) {
     if (!upload) throw new AppError('NO_IMAGE');
     const { topK, timeoutMs } = request.query;
     const view = await app.jobs.predict(upload, topK, timeoutMs, request.id);
-    request.log.info({ jobIds: [view.id] }, 'job accepted');
+    request.log.info({ jobIds: [view.id], status: view.status }, 'job answered');
     if (view.status === JobStatus.Failed) {
       throw new AppError('INFERENCE_FAILED', `The image could not be classified: ${view.error}`);
     }
