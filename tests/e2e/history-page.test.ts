@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { noisePng } from '../support/images.js';
+import { multipartBody } from '../support/multipart.js';
 import { NGINX_URL, OUTPUT_DIR } from '../support/stack.js';
 import { IMAGES_DIR } from '../support/test-config.js';
 
@@ -74,8 +75,7 @@ describe('the history page in a real browser (Chromium)', () => {
     const catFile = join(dir, `cat-${randomUUID().slice(0, 8)}.png`);
     copyFileSync(join(IMAGES_DIR, 'cat.png'), catFile);
     const noiseFile = join(dir, `noise-${randomUUID().slice(0, 8)}.png`);
-    const noise = Buffer.from(Array.from({ length: 48 * 48 * 3 }, () => Math.random() * 256));
-    await sharp(noise, { raw: { width: 48, height: 48, channels: 3 } }).toFile(noiseFile);
+    writeFileSync(noiseFile, await noisePng(48));
 
     await page.goto(`${NGINX_URL}/`);
     await page.setInputFiles('input[type=file][name=image]', [catFile, noiseFile]);
@@ -102,7 +102,12 @@ describe('the history page in a real browser (Chromium)', () => {
         (img: { complete: boolean; naturalWidth: number }) => img.complete && img.naturalWidth,
       ),
     ).toBeGreaterThan(0);
-    expect(await row(noiseFile).locator('.top .label').textContent()).toBeTruthy();
+    // The same markup whether the server rendered the row or the script filled it in.
+    for (const file of [catFile, noiseFile]) {
+      expect(await row(file).locator('.top .label').textContent()).toBeTruthy();
+      expect(await row(file).locator('.top .bar meter').count()).toBe(1);
+      expect(await row(file).locator('.top .bar .score').textContent()).toMatch(/^\d+\.\d%$/);
+    }
     expect(await page.evaluate(() => (globalThis as unknown as BrowserWindow).loadedOnce)).toBe(
       true,
     );
@@ -128,6 +133,16 @@ describe('the history page in a real browser (Chromium)', () => {
   }
 
   it('pages back with the Older link', async () => {
+    // A newest record of its own: the jobs of one upload share their acceptance time.
+    const { payload, headers } = await multipartBody([
+      { filename: 'newest.png', bytes: await noisePng(16) },
+    ]);
+    const res = await fetch(`${NGINX_URL}/v1/predict?timeoutMs=30000`, {
+      method: 'POST',
+      body: payload,
+      headers,
+    });
+    expect(res.status).toBe(200);
     await page.goto(`${NGINX_URL}/?limit=1`);
     const first = await page.locator('.item').first().getAttribute('data-job-id');
     await Promise.all([page.waitForURL(/before=/), page.click('a[rel=next]')]);

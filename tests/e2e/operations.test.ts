@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MetricName } from '@imagerec/shared';
-import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { noisePng } from '../support/images.js';
 import { multipartBody } from '../support/multipart.js';
 import { API_URLS, LOG_DIR, NGINX_URL, WORKER_URLS, WORKERS } from '../support/stack.js';
 
@@ -67,10 +67,7 @@ describe('operations of the running stack', () => {
 
   it("follows one request id from nginx through the API into the worker's log lines", async () => {
     const requestId = `e2e-trace-${randomUUID()}`;
-    const noise = Buffer.from(Array.from({ length: 24 * 24 * 3 }, () => Math.random() * 256));
-    const bytes = await sharp(noise, { raw: { width: 24, height: 24, channels: 3 } })
-      .png()
-      .toBuffer();
+    const bytes = await noisePng(24);
     const before = total(await scrape(WORKER_URLS), MetricName.ImagesClassified, {
       precision: 'fp32',
     });
@@ -104,7 +101,7 @@ describe('operations of the running stack', () => {
     expect(after).toBeGreaterThanOrEqual(before + 1);
   });
 
-  it('the API exports request durations and queue depth; /admin/queues is served', async () => {
+  it('the API exports request durations and queue depth (not through nginx); /admin/queues is served', async () => {
     const [text = ''] = await scrape([API_URLS[0] as string]);
     expect(
       total([text], `${MetricName.HttpRequestDuration}_count`, { route: '/v1/predict' }),
@@ -114,6 +111,10 @@ describe('operations of the running stack', () => {
         new RegExp(`^${MetricName.QueueJobs}\\{state="${state}",service="api"\\} \\d+$`, 'm'),
       );
     }
+    // Not from outside: Prometheus scrapes the API processes themselves.
+    const outside = await fetch(`${NGINX_URL}/metrics`);
+    expect(outside.status).toBe(404);
+    expect(await outside.text()).not.toContain(MetricName.QueueJobs);
     const board = await fetch(`${NGINX_URL}/admin/queues`);
     expect(board.status).toBe(200);
     expect(await board.text()).toContain('<div id="root">');

@@ -24,11 +24,9 @@ function outcomeOf(view) {
   meter.min = 0;
   meter.max = 1;
   meter.value = top.score;
-  line.append(
-    element('span', 'label', top.label),
-    meter,
-    element('span', 'score', percent(top.score)),
-  );
+  const bar = element('span', 'bar');
+  bar.append(meter, element('span', 'score', percent(top.score)));
+  line.append(element('span', 'label', top.label), bar);
   const others = rest
     .slice(0, 2)
     .map((p) => `${p.label} ${percent(p.score)}`)

@@ -29,7 +29,7 @@ const outcome = (r: PredictionRecord) => {
     .slice(0, 2)
     .map((p) => `${escapeHtml(p.label)} ${percent(p.score)}`)
     .join(', ');
-  return `<p class="top"><span class="label">${escapeHtml(top.label)}</span><meter min="0" max="1" value="${top.score.toFixed(4)}">${percent(top.score)}</meter><span class="score">${percent(top.score)}</span></p>${others ? `<p class="others">${others}</p>` : ''}`;
+  return `<p class="top"><span class="label">${escapeHtml(top.label)}</span><span class="bar"><meter min="0" max="1" value="${top.score.toFixed(4)}">${percent(top.score)}</meter><span class="score">${percent(top.score)}</span></span></p>${others ? `<p class="others">${others}</p>` : ''}`;
 };
 
 const item = (fields: {
@@ -86,7 +86,8 @@ small,.meta,.others,.score{color:#666}
 .meta{font-size:.85rem}
 .top{display:flex;flex-wrap:wrap;align-items:center;gap:.25rem .6rem}
 .label{overflow-wrap:anywhere}
-meter{flex:1 1 8rem;max-width:16rem;min-width:4rem;height:.9rem}
+.bar{display:flex;align-items:center;gap:.5rem;flex:1 1 10rem;max-width:20rem}
+meter{flex:1 1 auto;min-width:3rem;height:.9rem}
 .others{font-size:.9rem;overflow-wrap:anywhere}
 .pending{color:#8a6d00}.error{color:#b00;overflow-wrap:anywhere}
 nav{margin:1rem 0}
