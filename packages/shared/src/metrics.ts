@@ -82,7 +82,8 @@ export class ServiceMetrics {
     collect: async () => {
       if (!this.queueCounts) return;
       const byState = await this.queueCounts();
-      for (const state of QUEUE_DEPTH_STATES) this.queueJobs.set({ state }, byState[state] ?? 0);
+      for (const state of QUEUE_DEPTH_STATES)
+        this.queueJobs.set({ [MetricLabel.State]: state }, byState[state] ?? 0);
     },
   });
 
@@ -151,7 +152,8 @@ export class ServiceMetrics {
     this.registry.setDefaultLabels({ [MetricLabel.Service]: service });
     collectDefaultMetrics({ register: this.registry });
     // Present from the start, so rates over them exist before the first event.
-    for (const result of Object.values(CacheResult)) this.cacheLookups.inc({ result }, 0);
+    for (const result of Object.values(CacheResult))
+      this.cacheLookups.inc({ [MetricLabel.Result]: result }, 0);
     this.jobsExpired.inc(0);
   }
 

@@ -2,6 +2,7 @@ import {
   type ClassifyJobData,
   type ClassifyResult,
   DEFAULT_PRECISION,
+  MetricLabel,
   MODEL_INFO,
   MODEL_SPEC,
   type PixelStore,
@@ -123,7 +124,7 @@ export class ClassifyProcessor {
       metrics.inferenceDuration.observe(inferenceMs / 1000);
       metrics.batchSize.observe(items.length);
       const precision = this.opts.precision ?? DEFAULT_PRECISION;
-      metrics.imagesClassified.inc({ precision }, items.length);
+      metrics.imagesClassified.inc({ [MetricLabel.Precision]: precision }, items.length);
     }
     const results = items.map(
       ({ data }, i): ClassifyResult => ({

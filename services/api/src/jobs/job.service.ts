@@ -5,6 +5,7 @@ import {
   type ClassifyQueue,
   JobPriority,
   JobStatus,
+  MetricLabel,
   MODEL_INFO,
   type NewClassifyJob,
   type PredictionRecord,
@@ -90,7 +91,9 @@ export class JobService {
         ? await repository.findCachedPredictions(p.sha256, MODEL_INFO.version)
         : null;
       if (config.api.cacheResults) {
-        metrics.cacheLookups.inc({ result: hit ? CacheResult.Hit : CacheResult.Miss });
+        metrics.cacheLookups.inc({
+          [MetricLabel.Result]: hit ? CacheResult.Hit : CacheResult.Miss,
+        });
       }
       if (hit && hit.length >= opts.topK) {
         const now = Date.now();
