@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRedis, QueueName } from '@imagerec/shared';
+import { Queue } from 'bullmq';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noisePng } from '../support/images.js';
@@ -57,6 +59,8 @@ describe('the history page in a real browser (Chromium)', () => {
   let browser: Browser;
   let page: Page;
   let dir: string;
+  const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6390');
+  const queue = new Queue(process.env.QUEUE_NAME ?? QueueName.Classify, { connection: redis });
 
   beforeAll(async () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
@@ -67,26 +71,37 @@ describe('the history page in a real browser (Chromium)', () => {
 
   afterAll(async () => {
     await browser?.close();
+    await queue.close();
+    redis.disconnect();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('uploads two files from the form and shows both results without a reload', async () => {
+  it('uploads two files from the form, shows them pending, then their results without a reload', async () => {
     // Names of their own, to find their rows; the noise image cannot come from the cache.
     const catFile = join(dir, `cat-${randomUUID().slice(0, 8)}.png`);
     copyFileSync(join(IMAGES_DIR, 'cat.png'), catFile);
     const noiseFile = join(dir, `noise-${randomUUID().slice(0, 8)}.png`);
     writeFileSync(noiseFile, await noisePng(48));
 
-    await page.goto(`${NGINX_URL}/`);
-    await page.setInputFiles('input[type=file][name=image]', [catFile, noiseFile]);
-    await Promise.all([page.waitForURL(/[?&]pending=/), page.click('button[type=submit]')]);
-    // Marks this document: a reload would lose it.
-    await page.evaluate(() => {
-      (globalThis as unknown as BrowserWindow).loadedOnce = true;
-    });
-
     const row = (file: string) =>
       page.locator('.item', { hasText: file.split('/').pop() as string });
+    await page.goto(`${NGINX_URL}/`);
+    // While the queue is paused no worker takes a job: the noise image must show as pending.
+    await queue.pause();
+    try {
+      await page.setInputFiles('input[type=file][name=image]', [catFile, noiseFile]);
+      await Promise.all([page.waitForURL(/[?&]pending=/), page.click('button[type=submit]')]);
+      // Marks this document: a reload would lose it.
+      await page.evaluate(() => {
+        (globalThis as unknown as BrowserWindow).loadedOnce = true;
+      });
+      expect(await row(noiseFile).getAttribute('data-status')).toBe('queued');
+      expect(await row(noiseFile).locator('.pending').textContent()).toBe('Pending…');
+      expect(await row(noiseFile).locator('img.thumb').count()).toBe(1);
+    } finally {
+      await queue.resume();
+    }
+
     for (const file of [catFile, noiseFile]) {
       await expect.poll(() => row(file).count(), { timeout: 10_000 }).toBe(1);
       await expect
