@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { registerErrorHandlers } from './errors/error-handler.js';
 import { backendsPlugin } from './plugins/backends.plugin.js';
 import { docsPlugin } from './plugins/docs.plugin.js';
+import { gracefulClosePlugin } from './plugins/graceful-close.plugin.js';
 import { metricsPlugin } from './plugins/metrics.plugin.js';
 import { queueBoardPlugin } from './plugins/queue-board.plugin.js';
 import { assetsRoutes } from './routes/assets.routes.js';
@@ -43,6 +44,8 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   });
   await app.register(docsPlugin);
   await app.register(metricsPlugin);
+  // Before the backends: its preClose hook must run before theirs answers the long-polls.
+  await app.register(gracefulClosePlugin);
   await app.register(backendsPlugin);
 
   // Which process answered: nginx spreads requests over several.
