@@ -5,13 +5,17 @@ MONGO_PORT="${MONGO_PORT:-27017}"
 API_PORTS="${API_PORTS:-3000 3001}"
 NGINX_PORT="${NGINX_PORT:-8080}"
 WORKERS="${WORKERS:-2}"
+# Worker i serves /metrics, /healthz and /readyz on WORKER_METRICS_PORT_BASE + i - 1.
+WORKER_METRICS_PORT_BASE="${WORKER_METRICS_PORT_BASE:-9400}"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export MONGODB_URL="mongodb://127.0.0.1:$MONGO_PORT/${MONGO_DB:-imagerec}"
 
 redis_ready() { [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 mongo_ready() { NODE_PATH="$ROOT/packages/shared/node_modules" node "$ROOT/scripts/lib/mongo-ping.cjs" "$MONGODB_URL"; }
-api_ready() { curl -fsS "http://127.0.0.1:$1/health" >/dev/null; }
-nginx_ready() { curl -fsS "http://127.0.0.1:$NGINX_PORT/health" >/dev/null; }
+api_ready() { curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null; }
+worker_ready() { curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null; }
+nginx_ready() { curl -fsS "http://127.0.0.1:$NGINX_PORT/readyz" >/dev/null; }
+worker_metrics_port() { echo $((WORKER_METRICS_PORT_BASE + $1 - 1)); }
 
 start_backing_services() {
   mkdir -p "$RUN_DIR/redis" "$RUN_DIR/ferretdb"
@@ -32,11 +36,15 @@ start_app_services() {
     API_PORT="$port" start_process "api-$i" node ${NODE_FLAGS:-} "$ROOT/services/api/dist/server.js"
   done
   for i in $(seq 1 "$WORKERS"); do
-    start_process "worker-$i" node ${NODE_FLAGS:-} "$ROOT/services/worker/dist/main.js"
+    WORKER_METRICS_PORT="$(worker_metrics_port "$i")" \
+      start_process "worker-$i" node ${NODE_FLAGS:-} "$ROOT/services/worker/dist/main.js"
   done
   for port in $API_PORTS; do wait_until "API on port $port" 60 api_ready "$port"; done
   # The APIs have created the collections; index them the way FerretDB looks up by _id.
   python3 "$ROOT/scripts/lib/ferretdb-indexes.py" "$RUN_DIR/ferretdb" >>"$RUN_DIR/logs/ferretdb.log"
+  for i in $(seq 1 "$WORKERS"); do
+    wait_until "worker $i (model loaded, queue attached)" 120 worker_ready "$(worker_metrics_port "$i")"
+  done
   # The same template as docker-compose's nginx.conf, rendered for these ports and this RUN_DIR.
   local conf="$RUN_DIR/nginx/nginx.conf"
   RUN_DIR="$RUN_DIR" NGINX_PORT="$NGINX_PORT" API_PORTS="$API_PORTS" \

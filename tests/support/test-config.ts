@@ -33,6 +33,8 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
     REDIS_URL: TEST_REDIS_URL,
     MODEL_DIR: process.env.MODEL_DIR ?? `${REPO_ROOT}models`,
     MODEL_MIRROR_DIR: process.env.MODEL_MIRROR_DIR,
+    // Each worker service a test starts gets a free port for its metrics and probes.
+    WORKER_METRICS_PORT: '0',
     ...overrides,
     MONGODB_URL: `${mongoBase}/test-${id}`,
     QUEUE_NAME: `test-${id}`,

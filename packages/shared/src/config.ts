@@ -93,6 +93,13 @@ export const envSchema = z.object({
   INTRA_OP_THREADS: int(1, 64)
     .default(2)
     .describe('Threads onnxruntime uses inside one inference call'),
+  WORKER_METRICS_HOST: z
+    .string()
+    .default('127.0.0.1')
+    .describe("Address of the worker's /metrics, /healthz and /readyz listener"),
+  WORKER_METRICS_PORT: int(0, 65535)
+    .default(9400)
+    .describe("Port of the worker's /metrics, /healthz and /readyz listener; 0 picks a free one"),
   JOB_ATTEMPTS: int(1, 20).default(5).describe('Attempts of a job that fails on a transient fault'),
 });
 
@@ -130,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxBatchDelayMs: e.MAX_BATCH_DELAY_MS,
       intraOpThreads: e.INTRA_OP_THREADS,
     },
+    workerOps: { host: e.WORKER_METRICS_HOST, port: e.WORKER_METRICS_PORT },
   };
 }
 

@@ -40,6 +40,8 @@ export interface ClassifyJobData {
   topK: number;
   /** Epoch ms when the API accepted the upload. */
   acceptedAt: number;
+  /** The id of the HTTP request that uploaded it (nginx's X-Request-Id), for tracing it in logs. */
+  requestId?: string;
 }
 
 export interface Prediction {

@@ -6,17 +6,29 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { registerErrorHandlers } from './errors/error-handler.js';
 import { backendsPlugin } from './plugins/backends.plugin.js';
 import { docsPlugin } from './plugins/docs.plugin.js';
+import { gracefulClosePlugin } from './plugins/graceful-close.plugin.js';
+import { metricsPlugin } from './plugins/metrics.plugin.js';
+import { queueBoardPlugin } from './plugins/queue-board.plugin.js';
+import { assetsRoutes } from './routes/assets.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { historyRoutes } from './routes/history.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { predictRoutes } from './routes/predict.routes.js';
 
+/** nginx's pattern for a client's own X-Request-Id (deploy/nginx/nginx.conf.template). */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** Composes the API: external plugins, then the app's adapters, then the routes. */
 export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: config.logLevel },
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // nginx's X-Request-Id becomes the request's id (in every log line and in the job's data),
+    // unless it is not shaped like one.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     ajv: { plugins: [ajvFilePlugin] },
   });
   app.decorate('config', config);
@@ -31,6 +43,9 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
     },
   });
   await app.register(docsPlugin);
+  await app.register(metricsPlugin);
+  // Before the backends: its preClose hook must run before theirs answers the long-polls.
+  await app.register(gracefulClosePlugin);
   await app.register(backendsPlugin);
 
   // Which process answered: nginx spreads requests over several.
@@ -44,5 +59,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   await app.register(jobsRoutes);
   await app.register(predictRoutes);
   await app.register(historyRoutes);
+  await app.register(assetsRoutes);
+  await app.register(queueBoardPlugin, {});
   return app;
 }

@@ -5,6 +5,8 @@ import {
   type PixelStore,
   type PredictionRecord,
   PredictionStatus,
+  ServiceMetrics,
+  ServiceName,
 } from '@imagerec/shared';
 import { UnrecoverableError } from 'bullmq';
 import { pino } from 'pino';
@@ -46,6 +48,7 @@ function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<voi
         stored.push(...records);
       }),
   );
+  const metrics = new ServiceMetrics(ServiceName.Worker);
   const classify = vi.fn(async (images: Uint8Array[], topK: number) => ({
     predictions: images.map((_, i) =>
       Array.from({ length: topK }, (_, k) => ({ index: i * 10 + k, label: `l${k}`, score: 0.5 })),
@@ -64,9 +67,11 @@ function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<voi
     model: modelInfo('int8'),
     processedBy: 'host:1',
     log: silent,
+    metrics,
+    precision: 'int8',
   });
   const withPixels = (id: string, bytes = IMAGE_BYTES) => pixels.set(id, Buffer.alloc(bytes));
-  return { processor, pixels, pixelStore, stored, upsertMany, classify, withPixels };
+  return { processor, pixels, pixelStore, stored, upsertMany, classify, withPixels, metrics };
 }
 
 describe('ClassifyProcessor', () => {
@@ -186,5 +191,34 @@ describe('ClassifyProcessor', () => {
       }),
     ]);
     expect(t.pixels.size).toBe(0);
+  });
+
+  it('observes each batch: size, inference time, wait since acceptance, images, store time', async () => {
+    const t = setup();
+    for (const id of ['a', 'b', 'c']) t.withPixels(id);
+    await Promise.all(['a', 'b', 'c'].map((id) => t.processor.process(job(id))));
+
+    const value = async (
+      metric: {
+        get(): Promise<{ values: { value: number; metricName?: string; labels: object }[] }>;
+      },
+      name?: string,
+    ) => (await metric.get()).values.find((v) => name === undefined || v.metricName === name);
+    expect((await value(t.metrics.batchSize, 'imagerec_batch_size_sum'))?.value).toBe(3);
+    expect((await value(t.metrics.batchSize, 'imagerec_batch_size_count'))?.value).toBe(1);
+    expect(
+      (await value(t.metrics.inferenceDuration, 'imagerec_inference_duration_seconds_sum'))?.value,
+    ).toBeCloseTo(0.012);
+    const waited = await value(t.metrics.jobWait, 'imagerec_job_wait_seconds_sum');
+    expect(waited?.value).toBeGreaterThanOrEqual(0.3);
+    expect((await value(t.metrics.jobWait, 'imagerec_job_wait_seconds_count'))?.value).toBe(3);
+    expect(await value(t.metrics.imagesClassified)).toMatchObject({
+      value: 3,
+      labels: { precision: 'int8' },
+    });
+    expect(
+      (await value(t.metrics.mongoWriteDuration, 'imagerec_mongo_write_duration_seconds_count'))
+        ?.value,
+    ).toBe(1);
   });
 });

@@ -1,11 +1,14 @@
 import {
   type ClassifyJobData,
   type ClassifyResult,
+  MetricLabel,
   MODEL_SPEC,
   type ModelInfo,
+  type ModelPrecision,
   type PixelStore,
   type PredictionRecord,
   PredictionStatus,
+  type ServiceMetrics,
 } from '@imagerec/shared';
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
@@ -31,6 +34,9 @@ export interface ClassifyProcessorOptions {
   /** host:pid of this process. */
   processedBy: string;
   log: Logger;
+  metrics?: ServiceMetrics;
+  /** The model's numeric precision, the label of the images-classified counter. */
+  precision: ModelPrecision;
 }
 
 interface BatchItem {
@@ -80,6 +86,8 @@ export class ClassifyProcessor {
 
   readonly process = async (job: ClassifyJob): Promise<ClassifyResult> => {
     const jobId = String(job.id);
+    // The API's request id on every line about this job: grep for it across all logs.
+    const log = this.opts.log.child({ jobId, requestId: job.data.requestId });
     try {
       const pixels = await this.opts.pixels.get(jobId);
       if (!pixels) {
@@ -91,9 +99,11 @@ export class ClassifyProcessor {
       checkPixels(pixels);
       const { result, stored } = await this.batcher.add({ jobId, data: job.data, pixels });
       await stored;
+      const { batchSize, queuedMs, inferenceMs } = result.timings;
+      log.info({ batchSize, queuedMs, inferenceMs }, 'job classified');
       return result;
     } catch (err) {
-      if (isFinalFailure(job, err)) await this.recordFailure(jobId, job.data, err);
+      if (isFinalFailure(job, err)) await this.recordFailure(jobId, job.data, err, log);
       throw err;
     }
   };
@@ -124,6 +134,13 @@ export class ClassifyProcessor {
       topK,
     );
     const finishedAt = new Date();
+    const { metrics } = this.opts;
+    if (metrics) {
+      for (const { data } of items) metrics.jobWait.observe((startedAt - data.acceptedAt) / 1000);
+      metrics.inferenceDuration.observe(inferenceMs / 1000);
+      metrics.batchSize.observe(items.length);
+      metrics.imagesClassified.inc({ [MetricLabel.Precision]: this.opts.precision }, items.length);
+    }
     const results = items.map(
       ({ data }, i): ClassifyResult => ({
         predictions: (predictions[i] ?? []).slice(0, data.topK),
@@ -150,15 +167,22 @@ export class ClassifyProcessor {
       ...results[i],
       status: PredictionStatus.Completed,
     }));
+    const write = () => this.opts.results.upsertMany(records);
+    const { metrics } = this.opts;
     try {
-      await this.opts.results.upsertMany(records);
+      await (metrics ? metrics.time(metrics.mongoWriteDuration, write) : write());
     } catch (err) {
       throw new Error(`Storing ${items.length} results failed: ${messageOf(err)}`, { cause: err });
     }
     await this.deletePixels(items.map((item) => item.jobId));
   }
 
-  private async recordFailure(jobId: string, data: ClassifyJobData, err: unknown): Promise<void> {
+  private async recordFailure(
+    jobId: string,
+    data: ClassifyJobData,
+    err: unknown,
+    log: Logger,
+  ): Promise<void> {
     try {
       await this.opts.results.upsertMany([
         {
@@ -170,7 +194,7 @@ export class ClassifyProcessor {
       ]);
     } catch (storeErr) {
       // The job still fails in BullMQ, which keeps its reason; only the history lacks it.
-      this.opts.log.error({ jobId, err: storeErr }, 'storing a failed job failed');
+      log.error({ err: storeErr }, 'storing a failed job failed');
     }
     await this.deletePixels([jobId]);
   }

@@ -8,11 +8,16 @@ import {
   modelInfo,
   PixelStore,
   PredictionRepository,
+  QUEUE_DEPTH_STATES,
+  ServiceMetrics,
+  ServiceName,
 } from '@imagerec/shared';
-import { Worker, type WorkerOptions } from 'bullmq';
+import { Queue, Worker, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import { ClassifyProcessor, type ResultsStore } from './classify.processor.js';
 import { InferencePool } from './inference/inference.pool.js';
+import { startOpsServer } from './ops.server.js';
 
 export type ClassifyWorker = Worker<ClassifyJobData, ClassifyResult>;
 
@@ -28,7 +33,13 @@ export interface WorkerService {
   readonly worker: ClassifyWorker;
   /** host:pid, as in each result's processedBy. */
   readonly processedBy: string;
-  /** Finishes active jobs, then releases the thread, MongoDB and Redis. */
+  readonly metrics: ServiceMetrics;
+  /** Port of the /metrics, /healthz and /readyz listener. */
+  readonly opsPort: number;
+  /**
+   * Stops taking jobs and finishes the ones in hand (the batch in inference and the one
+   * gathering), then releases the thread, MongoDB and Redis.
+   */
   close(): Promise<void>;
 }
 
@@ -61,69 +72,114 @@ export async function createWorkerService(
 ): Promise<WorkerService> {
   const log = opts.log ?? pino({ level: config.logLevel, base: { service: 'worker' } });
   const processedBy = `${hostname()}:${process.pid}`;
+  const metrics = new ServiceMetrics(ServiceName.Worker);
   // Released in reverse order, also when start-up fails half-way.
   const closers: (() => Promise<unknown>)[] = [];
+  let closing = false;
   const close = async () => {
+    closing = true;
     for (const closer of closers.splice(0).reverse()) await closer();
   };
 
+  // Filled in as start-up gets there; /readyz reads them at each request.
+  let redis: Redis | undefined;
+  let repository: PredictionRepository | undefined;
+  let pool: InferencePool | undefined;
+  let worker: ClassifyWorker | undefined;
+  const ops = await startOpsServer({
+    ...config.workerOps,
+    metrics,
+    log,
+    readiness: {
+      redis: async () => (await redis?.ping()) === 'PONG',
+      mongo: async () => {
+        if (opts.results) return true;
+        await repository?.ping();
+        return repository !== undefined;
+      },
+      model: () => pool !== undefined,
+      queue: () => !closing && worker?.isRunning() === true,
+    },
+  });
+  closers.push(() => ops.close());
+
   try {
+    const loadStarted = performance.now();
     const model = await prepareModel({
       ...config.model,
       log: (msg) => log.info(msg),
     });
-    const pool = await InferencePool.start({
+    const inference = await InferencePool.start({
       onnxPath: model.onnxPath,
       labels: model.labels,
       intraOpThreads: config.worker.intraOpThreads,
     });
-    closers.push(() => pool.close());
+    pool = inference;
+    closers.push(() => inference.close());
+    metrics.modelLoad.set((performance.now() - loadStarted) / 1000);
 
     let results = opts.results;
     if (!results) {
-      const repository = await PredictionRepository.connect(config);
-      closers.push(() => repository.close());
+      const connected = await PredictionRepository.connect(config);
+      closers.push(() => connected.close());
       // In the background: one pass over the collection, which a large history makes long.
-      void repository.rebuildHistoryIfLost().then(
+      void connected.rebuildHistoryIfLost().then(
         (rebuilt) => rebuilt > 0 && log.warn({ rebuilt }, 'history index was lost; rebuilt it'),
         (err) => log.error({ err }, 'rebuilding the history index failed'),
       );
       if (config.results.retentionDays !== undefined) {
-        const timer = startRetentionSweeps(repository, log);
+        const timer = startRetentionSweeps(connected, log);
         closers.push(async () => clearInterval(timer));
       }
-      results = repository;
+      repository = connected;
+      results = connected;
     }
 
-    const redis = createRedis(config.redis.url);
-    closers.push(() => redis.quit());
+    const connection = createRedis(config.redis.url);
+    redis = connection;
+    closers.push(() => connection.quit());
+    const depth = new Queue(config.queue.name, { connection });
+    closers.push(() => depth.close());
+    metrics.trackQueue(() => depth.getJobCounts(...QUEUE_DEPTH_STATES));
 
     const processor = new ClassifyProcessor({
-      pixels: new PixelStore(redis, config.queue.name, config.queue.pixelsTtlS),
+      pixels: new PixelStore(connection, config.queue.name, config.queue.pixelsTtlS),
       results,
-      classify: (images, topK) => pool.classify(images, topK),
+      classify: (images, topK) => inference.classify(images, topK),
       maxBatch: config.worker.maxBatch,
       maxBatchDelayMs: config.worker.maxBatchDelayMs,
       model: modelInfo(model.precision),
       processedBy,
       log,
+      metrics,
+      precision: model.precision,
     });
     closers.push(() => processor.close());
 
-    const worker: ClassifyWorker = new Worker(config.queue.name, processor.process, {
+    const consumer: ClassifyWorker = new Worker(config.queue.name, processor.process, {
       ...opts.worker,
-      connection: redis,
+      connection,
       // A batch gathering while one is in inference and another being stored.
       concurrency: 3 * config.worker.maxBatch,
     });
-    closers.push(() => worker.close());
-    worker.on('error', (err) => log.error({ err }, 'worker error'));
-    worker.on('failed', (job, err) =>
-      log.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'job failed'),
+    worker = consumer;
+    // BullMQ's close stops fetching and waits for the jobs in hand, so none is left active.
+    closers.push(() => consumer.close());
+    consumer.on('error', (err) => log.error({ err }, 'worker error'));
+    consumer.on('failed', (job, err) =>
+      log.warn(
+        {
+          jobId: job?.id,
+          requestId: job?.data.requestId,
+          attemptsMade: job?.attemptsMade,
+          err: err.message,
+        },
+        'job failed',
+      ),
     );
-    await worker.waitUntilReady();
+    await consumer.waitUntilReady();
 
-    return { worker, processedBy, close };
+    return { worker: consumer, processedBy, metrics, opsPort: ops.port, close };
   } catch (err) {
     await close();
     throw err;

@@ -1,23 +1,17 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   type AppConfig,
-  type ClassifyJobData,
   ClassifyQueue,
   type ClassifyResult,
   createRedis,
   JobName,
-  JobPriority,
-  type NewClassifyJob,
   PredictionRepository,
   PredictionStatus,
-  prepareUpload,
 } from '@imagerec/shared';
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
+import { imageJob } from '../../../tests/support/image-job.js';
+import { testConfig } from '../../../tests/support/test-config.js';
 import {
   createWorkerService,
   type WorkerService,
@@ -69,36 +63,6 @@ afterEach(async () => {
     await h.repository.close();
   }
 });
-
-const uploads = new Map<string, Promise<Omit<NewClassifyJob, 'id'>>>();
-
-/** A job as the API would enqueue it, from a real image preprocessed the API's way. */
-async function imageJob(file: string, id: string = randomUUID()): Promise<NewClassifyJob> {
-  let upload = uploads.get(file);
-  if (!upload) {
-    upload = (async () => {
-      const bytes = await readFile(join(IMAGES_DIR, file));
-      const image = await prepareUpload(bytes, { maxPixels: 40_000_000 });
-      const data: ClassifyJobData = {
-        upload: {
-          filename: file,
-          sha256: createHash('sha256').update(bytes).digest('hex'),
-          byteSize: bytes.length,
-          width: image.width,
-          height: image.height,
-          format: image.format,
-        },
-        thumbnail: image.thumbnail.toString('base64'),
-        topK: 5,
-        acceptedAt: Date.now(),
-      };
-      return { data, pixels: image.pixels, priority: JobPriority.Interactive };
-    })();
-    uploads.set(file, upload);
-  }
-  const { data, ...rest } = await upload;
-  return { id, ...rest, data: { ...data, acceptedAt: Date.now() } };
-}
 
 async function finished(h: Harness, id: string): Promise<ClassifyResult> {
   const job = await h.queue.queue.getJob(id);

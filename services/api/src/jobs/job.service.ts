@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   type AppConfig,
+  CacheResult,
   type ClassifyJobData,
   type ClassifyQueue,
   JobPriority,
   JobStatus,
+  MetricLabel,
   type ModelInfo,
   modelInfo,
   type NewClassifyJob,
@@ -12,6 +14,7 @@ import {
   type PredictionRepository,
   PredictionStatus,
   prepareUpload,
+  type ServiceMetrics,
 } from '@imagerec/shared';
 import { isFinished, type JobView, viewFromQueue, viewFromRecord } from './job.view.js';
 import type { JobWaiters } from './job-waiters.js';
@@ -28,11 +31,32 @@ export interface SubmittedJob {
   data?: ClassifyJobData;
 }
 
+/** A job accepted but not finished yet, as the history page shows it. */
+export interface PendingJob {
+  jobId: string;
+  filename: string;
+  width: number;
+  height: number;
+  format: string;
+  /** WebP preview, base64. */
+  thumbnail: string;
+  createdAt: Date;
+}
+
 export interface JobServiceDeps {
   config: AppConfig;
   queue: ClassifyQueue;
   repository: PredictionRepository;
   waiters: JobWaiters;
+  metrics: ServiceMetrics;
+}
+
+export interface SubmitOptions {
+  topK: number;
+  priority: JobPriority;
+  ids?: string[];
+  /** The HTTP request's id, carried into the job so the worker's log lines name it too. */
+  requestId?: string;
 }
 
 /** Accepting uploads and answering for their jobs, from Redis while they live there, then MongoDB. */
@@ -48,11 +72,8 @@ export class JobService {
    * Every upload is checked and preprocessed before anything is queued: one bad file
    * refuses the whole request and nothing of it is accepted.
    */
-  async submit(
-    uploads: Upload[],
-    opts: { topK: number; priority: JobPriority; ids?: string[] },
-  ): Promise<SubmittedJob[]> {
-    const { config, queue, repository } = this.deps;
+  async submit(uploads: Upload[], opts: SubmitOptions): Promise<SubmittedJob[]> {
+    const { config, queue, repository, metrics } = this.deps;
     const acceptedAt = Date.now();
     const prepared = await Promise.all(
       uploads.map(async ({ filename, bytes }, i) => ({
@@ -78,6 +99,11 @@ export class JobService {
       const hit = config.api.cacheResults
         ? await repository.findCachedPredictions(p.sha256, this.model.version)
         : null;
+      if (config.api.cacheResults) {
+        metrics.cacheLookups.inc({
+          [MetricLabel.Result]: hit ? CacheResult.Hit : CacheResult.Miss,
+        });
+      }
       if (hit && hit.length >= opts.topK) {
         const now = Date.now();
         cachedRecords.push({
@@ -103,10 +129,13 @@ export class JobService {
           thumbnail: p.image.thumbnail.toString('base64'),
           topK: opts.topK,
           acceptedAt,
+          ...(opts.requestId && { requestId: opts.requestId }),
         },
       });
     }
-    await repository.upsertMany(cachedRecords);
+    if (cachedRecords.length > 0) {
+      await metrics.time(metrics.mongoWriteDuration, () => repository.upsertMany(cachedRecords));
+    }
     if (jobs.length > 0) await queue.enqueue(jobs);
     const queued = new Map(jobs.map((j) => [j.id, j.data]));
     return prepared.map(({ id }) => {
@@ -137,6 +166,28 @@ export class JobService {
     }
     const record = await this.deps.repository.findByJobId(id);
     return record && viewFromRecord(record, topK, this.model);
+  }
+
+  /** Those of `ids` still waiting or running in the queue, in the order given. */
+  async pending(ids: string[]): Promise<PendingJob[]> {
+    const jobs = await Promise.all(
+      ids.map(async (id) => {
+        const job = await this.deps.queue.queue.getJob(id);
+        const state = job && (await job.getState());
+        if (!job || state === 'completed' || state === 'failed' || state === 'unknown') return null;
+        const { upload, thumbnail, acceptedAt } = job.data;
+        return {
+          jobId: id,
+          filename: upload.filename,
+          width: upload.width,
+          height: upload.height,
+          format: upload.format,
+          thumbnail,
+          createdAt: new Date(acceptedAt),
+        };
+      }),
+    );
+    return jobs.filter((j) => j !== null);
   }
 
   /**
@@ -173,13 +224,23 @@ export class JobService {
    * queue's completed event carries the result, so the answer needs no read of Redis; any other
    * ending (failed, timed out, shutdown) is answered from the job's state.
    */
-  async predict(upload: Upload, topK: number, timeoutMs: number): Promise<JobView> {
+  async predict(
+    upload: Upload,
+    topK: number,
+    timeoutMs: number,
+    requestId?: string,
+  ): Promise<JobView> {
     const id = randomUUID();
     // Registered before the job exists, so even an instant answer is not missed.
     const waiter = this.deps.waiters.register(id, timeoutMs);
     let job: SubmittedJob | undefined;
     try {
-      [job] = await this.submit([upload], { topK, priority: JobPriority.Interactive, ids: [id] });
+      [job] = await this.submit([upload], {
+        topK,
+        priority: JobPriority.Interactive,
+        ids: [id],
+        requestId,
+      });
     } catch (err) {
       waiter.cancel();
       throw err;

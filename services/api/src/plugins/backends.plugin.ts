@@ -4,6 +4,8 @@ import {
   type ClassifyResult,
   createRedis,
   PredictionRepository,
+  QUEUE_DEPTH_STATES,
+  type ReadinessChecks,
 } from '@imagerec/shared';
 import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -18,6 +20,10 @@ declare module 'fastify' {
     repository: PredictionRepository;
     /** Throws when Redis or MongoDB does not answer. */
     checkBackends: () => Promise<void>;
+    /** What /readyz checks, by name. */
+    readinessChecks: ReadinessChecks;
+    /** The classify queue, for the queue dashboard. */
+    classifyQueue: ClassifyQueue;
   }
 }
 
@@ -49,10 +55,18 @@ export const backendsPlugin = fp(
     events.on('error', (err) => app.log.warn({ err }, 'queue events connection error'));
     await events.waitUntilReady();
 
+    const { metrics } = app;
+    metrics.trackQueue(() => queue.queue.getJobCounts(...QUEUE_DEPTH_STATES));
+
     app.decorate('repository', repository);
-    app.decorate('jobs', new JobService({ config, queue, repository, waiters }));
+    app.decorate('classifyQueue', queue);
+    app.decorate('jobs', new JobService({ config, queue, repository, waiters, metrics }));
     app.decorate('checkBackends', async () => {
       await Promise.all([redis.ping(), repository.ping()]);
+    });
+    app.decorate('readinessChecks', {
+      redis: () => redis.ping(),
+      mongo: () => repository.ping(),
     });
 
     // Before the server waits for open requests: long-polls answer now instead of running out.
@@ -64,5 +78,5 @@ export const backendsPlugin = fp(
       redis.disconnect();
     });
   },
-  { name: 'backends' },
+  { name: 'backends', dependencies: ['metrics'] },
 );

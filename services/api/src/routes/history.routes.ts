@@ -24,6 +24,9 @@ const pageQuery = {
 } as const;
 
 type PageRequest = { Querystring: { limit: number; before?: string } };
+type HtmlPageRequest = { Querystring: { limit: number; before?: string; pending?: string } };
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 
 export async function historyRoutes(app: FastifyInstance) {
   const page = async (limit: number, before?: string) => {
@@ -90,13 +93,24 @@ export async function historyRoutes(app: FastifyInstance) {
     },
   );
 
-  app.get<PageRequest>(
+  app.get<HtmlPageRequest>(
     '/',
     {
       schema: {
         tags: ['history'],
         summary: 'The history page (HTML) with an upload form',
-        querystring: pageQuery,
+        querystring: {
+          ...pageQuery,
+          properties: {
+            ...pageQuery.properties,
+            pending: {
+              type: 'string',
+              pattern: `^${UUID}(,${UUID}){0,255}$`,
+              description:
+                'Job ids just uploaded from the form, shown as pending until they finish',
+            },
+          },
+        },
         produces: ['text/html'],
         response: {
           200: { description: 'HTML page', type: 'string' },
@@ -105,10 +119,15 @@ export async function historyRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const { records, next } = await page(request.query.limit, request.query.before);
+      const { limit, before, pending } = request.query;
+      // Pending first: a job finishing in between is then in the records, and shown once.
+      const waiting = pending ? await app.jobs.pending(pending.split(',')) : [];
+      const { records, next } = await page(limit, before);
+      const listed = new Set(records.map((r) => r.jobId));
+      const stillPending = waiting.filter((p) => !listed.has(p.jobId));
       return reply
         .type('text/html; charset=utf-8')
-        .send(renderHistoryPage(records, next, request.query.limit));
+        .send(renderHistoryPage(records, next, limit, stillPending));
     },
   );
 }

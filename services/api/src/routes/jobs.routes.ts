@@ -48,7 +48,9 @@ export async function jobsRoutes(app: FastifyInstance) {
       const jobs = await app.jobs.submit(uploads, {
         topK: request.query.topK,
         priority: JobPriority.Bulk,
+        requestId: request.id,
       });
+      request.log.info({ jobIds: jobs.map((j) => j.id) }, 'jobs accepted');
       return reply.status(202).send({
         jobs: jobs.map((j) => ({ ...j, statusUrl: statusUrl(api.publicBaseUrl, j.id) })),
       });

@@ -1,4 +1,4 @@
-import { AppError, JobStatus } from '@imagerec/shared';
+import { AppError, JobPriority, JobStatus } from '@imagerec/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   errorResponses,
@@ -7,6 +7,7 @@ import {
   jobViewSchema,
   topKQuery,
 } from '../schemas/common.schema.js';
+import { historyUrl } from '../views/history.page.js';
 import { readUploads, statusUrl } from './uploads.js';
 
 type PredictRequest = FastifyRequest<{ Querystring: { topK: number; timeoutMs: number } }>;
@@ -14,7 +15,11 @@ type PredictRequest = FastifyRequest<{ Querystring: { topK: number; timeoutMs: n
 export async function predictRoutes(app: FastifyInstance) {
   const { api } = app.config;
 
-  const schema = (summary: string, description: string) => ({
+  const schema = (
+    summary: string,
+    description: string,
+    body = imageUploadBody('One image file', false),
+  ) => ({
     tags: ['predict'],
     summary,
     description,
@@ -32,11 +37,14 @@ export async function predictRoutes(app: FastifyInstance) {
         },
       },
     },
-    body: imageUploadBody('One image file', false),
+    body,
     response: {
       200: jobViewSchema,
       202: { ...jobRefSchema, description: 'Not finished within timeoutMs; poll statusUrl' },
-      303: { description: 'From an HTML form: back to the history page', type: 'null' },
+      303: {
+        description: 'From an HTML form: back to the history page, which shows the jobs as pending',
+        type: 'null',
+      },
       ...errorResponses(400, 413, 415, 422, 503),
     },
   });
@@ -45,9 +53,8 @@ export async function predictRoutes(app: FastifyInstance) {
     const [upload] = await readUploads(request, 1);
     if (!upload) throw new AppError('NO_IMAGE');
     const { topK, timeoutMs } = request.query;
-    const view = await app.jobs.predict(upload, topK, timeoutMs);
-    // The history page's upload form posts here; a browser goes back to the page.
-    if (request.headers.accept?.startsWith('text/html')) return reply.redirect('/', 303);
+    const view = await app.jobs.predict(upload, topK, timeoutMs, request.id);
+    request.log.info({ jobIds: [view.id], status: view.status }, 'job answered');
     if (view.status === JobStatus.Failed) {
       throw new AppError('INFERENCE_FAILED', `The image could not be classified: ${view.error}`);
     }
@@ -72,14 +79,34 @@ export async function predictRoutes(app: FastifyInstance) {
     },
     handler,
   );
+  /**
+   * The history page's form posts here. A browser may send several files; it goes straight
+   * back to the page, which shows them as pending until the page's script sees them finish.
+   */
+  const formHandler = async (request: PredictRequest, reply: FastifyReply) => {
+    if (!request.headers.accept?.startsWith('text/html')) return handler(request, reply);
+    const uploads = await readUploads(request, api.maxFiles);
+    const jobs = await app.jobs.submit(uploads, {
+      topK: request.query.topK,
+      priority: JobPriority.Interactive,
+      requestId: request.id,
+    });
+    const jobIds = jobs.map((j) => j.id);
+    request.log.info({ jobIds }, 'jobs accepted');
+    return reply.redirect(historyUrl(jobIds), 303);
+  };
+
   app.post(
     '/predict',
     {
       schema: schema(
         "Classify one image (the original service's call)",
-        'Same as POST /v1/predict; kept so `curl -F "image=@cat.png" /predict` works as before.',
+        'Same as POST /v1/predict; kept so `curl -F "image=@cat.png" /predict` works as before. ' +
+          `From the history page's form (Accept: text/html) it takes up to ${api.maxFiles} files ` +
+          'and answers 303 to the page.',
+        imageUploadBody('One image file; an HTML form may send several', true),
       ),
     },
-    handler,
+    formHandler,
   );
 }

@@ -1,65 +1,137 @@
 import type { PredictionRecord } from '@imagerec/shared';
+import type { PendingJob } from '../jobs/job.service.js';
+
+export const HISTORY_SCRIPT_PATH = '/assets/history.js';
+
+/** The page after a form upload: its jobs named in the query, so it can show them as pending. */
+export const historyUrl = (pendingIds: string[]) =>
+  pendingIds.length ? `/?pending=${pendingIds.join(',')}` : '/';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-const row = (r: PredictionRecord) => {
-  const labels = (r.predictions ?? [])
-    .slice(0, 3)
-    .map(
-      (p) =>
-        `<li>${escapeHtml(p.label)} <span class="score">${(p.score * 100).toFixed(1)}%</span></li>`,
-    )
-    .join('');
-  const outcome = r.error
-    ? `<span class="error">${escapeHtml(r.error)}</span>`
-    : `<ol>${labels}</ol>`;
-  const latency = r.timings
-    ? `${Math.round(r.timings.totalMs)} ms${r.cached ? ' (cached)' : ''}`
-    : '';
-  // Inline: the page's one query already brought the thumbnails, so no request per image.
-  const thumb = r.thumbnail
-    ? `<img src="data:image/webp;base64,${r.thumbnail.toString('base64')}" alt="" width="64">`
-    : '';
-  return `<tr><td>${thumb}</td><td>${escapeHtml(r.filename)}<br><small>${r.width}x${r.height} ${r.format}</small></td><td>${outcome}</td><td><time datetime="${r.createdAt.toISOString()}">${r.createdAt.toISOString().slice(0, 19).replace('T', ' ')}</time></td><td>${latency}</td></tr>`;
+const percent = (score: number) => `${(score * 100).toFixed(1)}%`;
+
+const thumbnail = (base64: string | undefined) =>
+  base64
+    ? // Inline: the page's one query already brought the thumbnails, so no request per image.
+      `<img class="thumb" src="data:image/webp;base64,${base64}" alt="" width="64" height="64">`
+    : '<span class="thumb"></span>';
+
+const timeOf = (date: Date) =>
+  `<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 19).replace('T', ' ')}</time>`;
+
+/** The top label with its score as a bar, then the runners-up; the page's script builds the same. */
+const outcome = (r: PredictionRecord) => {
+  if (r.error) return `<p class="error">${escapeHtml(r.error)}</p>`;
+  const [top, ...rest] = r.predictions ?? [];
+  if (!top) return '';
+  const others = rest
+    .slice(0, 2)
+    .map((p) => `${escapeHtml(p.label)} ${percent(p.score)}`)
+    .join(', ');
+  return `<p class="top"><span class="label">${escapeHtml(top.label)}</span><span class="bar"><meter min="0" max="1" value="${top.score.toFixed(4)}">${percent(top.score)}</meter><span class="score">${percent(top.score)}</span></span></p>${others ? `<p class="others">${others}</p>` : ''}`;
 };
 
-/** The history page: newest first, a page at a time, with an upload form. Plain HTML, no scripts. */
+const item = (fields: {
+  jobId: string;
+  status: string;
+  thumbnail?: string;
+  filename: string;
+  details: string;
+  outcome: string;
+  createdAt: Date;
+  latency: string;
+}) =>
+  `<li class="item" data-job-id="${escapeHtml(fields.jobId)}" data-status="${fields.status}">${thumbnail(fields.thumbnail)}<div class="body"><p class="file"><span class="name">${escapeHtml(fields.filename)}</span> <small>${fields.details}</small></p><div class="outcome">${fields.outcome}</div><p class="meta">${timeOf(fields.createdAt)} <span class="latency">${fields.latency}</span></p></div></li>`;
+
+const recordItem = (r: PredictionRecord) =>
+  item({
+    jobId: r.jobId,
+    status: r.status,
+    thumbnail: r.thumbnail?.toString('base64'),
+    filename: r.filename,
+    details: `${r.width}&times;${r.height} ${escapeHtml(r.format)}`,
+    outcome: outcome(r),
+    createdAt: r.createdAt,
+    latency: r.timings ? `${Math.round(r.timings.totalMs)} ms${r.cached ? ' (cached)' : ''}` : '',
+  });
+
+const pendingItem = (p: PendingJob) =>
+  item({
+    jobId: p.jobId,
+    status: 'queued',
+    thumbnail: p.thumbnail,
+    filename: p.filename,
+    details: `${p.width}&times;${p.height} ${escapeHtml(p.format)}`,
+    outcome: '<p class="pending">Pending&hellip;</p>',
+    createdAt: p.createdAt,
+    latency: '',
+  });
+
+const STYLE = `
+*{box-sizing:border-box}
+body{font-family:system-ui,sans-serif;margin:0 auto;padding:1rem;max-width:60rem;color:#222;line-height:1.4}
+header{display:flex;flex-wrap:wrap;align-items:baseline;justify-content:space-between;gap:.5rem}
+h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.15rem;margin:1.2rem 0 .4rem}
+form{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;padding:.75rem;border:1px solid #ddd;border-radius:6px}
+input[type=file]{max-width:100%;min-width:0;flex:1 1 14rem}
+button{padding:.45rem 1.1rem;font:inherit;cursor:pointer}
+.history{list-style:none;margin:0;padding:0}
+.item{display:flex;gap:.75rem;padding:.6rem 0;border-bottom:1px solid #e4e4e4;align-items:flex-start}
+.thumb{flex:0 0 64px;width:64px;height:64px;object-fit:cover;border-radius:4px;background:#eee}
+.body{flex:1 1 auto;min-width:0}
+.body p{margin:.1rem 0}
+.name{font-weight:600;overflow-wrap:anywhere}
+small,.meta,.others,.score{color:#666}
+.meta{font-size:.85rem}
+.top{display:flex;flex-wrap:wrap;align-items:center;gap:.25rem .6rem}
+.label{overflow-wrap:anywhere}
+.bar{display:flex;align-items:center;gap:.5rem;flex:1 1 10rem;max-width:20rem}
+meter{flex:1 1 auto;min-width:3rem;height:.9rem}
+.others{font-size:.9rem;overflow-wrap:anywhere}
+.pending{color:#8a6d00}.error{color:#b00;overflow-wrap:anywhere}
+nav{margin:1rem 0}
+`;
+
+/**
+ * The history page: an upload form (several files at once), then the newest predictions
+ * first, a page at a time. Jobs just uploaded show as pending; the script at
+ * HISTORY_SCRIPT_PATH fills them in when they finish. No inline script, for a strict CSP.
+ */
 export function renderHistoryPage(
   records: PredictionRecord[],
-  nextBefore: string | null,
+  next: string | null,
   limit: number,
+  pending: PendingJob[] = [],
 ) {
-  const rows = records.length
-    ? records.map(row).join('\n')
-    : '<tr><td colspan="5">No predictions yet: upload an image above.</td></tr>';
-  const older = nextBefore
-    ? `<a href="/?limit=${limit}&amp;before=${encodeURIComponent(nextBefore)}">Older &rarr;</a>`
+  const items = [...pending.map(pendingItem), ...records.map(recordItem)];
+  const list = items.length
+    ? items.join('\n')
+    : '<li class="item">No predictions yet: upload an image above.</li>';
+  const older = next
+    ? `<a href="/?limit=${limit}&amp;before=${encodeURIComponent(next)}" rel="next">Older &rarr;</a>`
     : '';
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Image recognition: history</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;width:100%}td,th{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-ol{margin:0;padding-left:1.2rem}.score{color:#666}.error{color:#b00}img{border-radius:4px}
-</style>
+<style>${STYLE}</style>
+<script src="${HISTORY_SCRIPT_PATH}" defer></script>
 </head>
 <body>
-<h1>Image recognition</h1>
+<header><h1>Image recognition</h1><a href="/docs">API docs</a></header>
 <form method="post" action="/predict" enctype="multipart/form-data">
-<input type="file" name="image" accept="image/*" required> <button type="submit">Classify</button>
-<a href="/docs">API docs</a>
+<label for="image">Images</label>
+<input id="image" type="file" name="image" accept="image/*" multiple required>
+<button type="submit">Classify</button>
 </form>
 <h2>Latest predictions</h2>
-<table>
-<thead><tr><th></th><th>File</th><th>Top labels</th><th>Time (UTC)</th><th>Latency</th></tr></thead>
-<tbody>
-${rows}
-</tbody>
-</table>
-<p>${older}</p>
+<ul class="history">
+${list}
+</ul>
+<nav>${older}</nav>
 </body>
 </html>
 `;

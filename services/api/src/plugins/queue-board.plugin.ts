@@ -1,0 +1,31 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+
+export const QUEUE_BOARD_PATH = '/admin/queues';
+
+export interface QueueBoardOptions {
+  /**
+   * Runs before every request to the board (pages, assets and its API): the one place an
+   * access check goes. Without it the board is open to whoever reaches the API.
+   */
+  authorize?: onRequestHookHandler;
+}
+
+/** bull-board over the classify queue at /admin/queues, in a scope of its own. */
+export async function queueBoardPlugin(app: FastifyInstance, opts: QueueBoardOptions) {
+  if (opts.authorize) app.addHook('onRequest', opts.authorize);
+  // Third-party routes: left out of the OpenAPI document.
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true };
+  });
+  const adapter = new FastifyAdapter();
+  createBullBoard({
+    queues: [new BullMQAdapter(app.classifyQueue.queue)],
+    serverAdapter: adapter,
+    options: { uiConfig: { boardTitle: 'imagerec queues' } },
+  });
+  adapter.setBasePath(QUEUE_BOARD_PATH);
+  await app.register(adapter.registerPlugin(), { prefix: QUEUE_BOARD_PATH });
+}

@@ -1,0 +1,193 @@
+import { join } from 'node:path';
+import {
+  type AppConfig,
+  type ClassifyJobData,
+  ClassifyQueue,
+  type ClassifyResult,
+  createRedis,
+  MetricName,
+  PredictionRepository,
+} from '@imagerec/shared';
+import { Queue } from 'bullmq';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filePart, multipartBody } from '../../../tests/support/multipart.js';
+import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
+import { buildApp } from '../src/app.js';
+import { queueBoardPlugin } from '../src/plugins/queue-board.plugin.js';
+
+const cat = filePart(join(IMAGES_DIR, 'cat.png'));
+const parrot = filePart(join(IMAGES_DIR, 'parrot.jpg'));
+
+/** One sample's value from Prometheus text, by metric name and label subset. */
+const sample = (text: string, name: string, labels: Record<string, string> = {}) => {
+  const line = text
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith(`${name}{`) &&
+        Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)),
+    );
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+};
+
+describe('API operations: probes, metrics, request ids, queue board, the page', () => {
+  let config: AppConfig;
+  let app: FastifyInstance;
+  let queue: Queue<ClassifyJobData, ClassifyResult>;
+  let repository: PredictionRepository;
+
+  const post = async (url: string, parts: Parameters<typeof multipartBody>[0], headers = {}) => {
+    const body = await multipartBody(parts);
+    return app.inject({
+      method: 'POST',
+      url,
+      payload: body.payload,
+      headers: { ...body.headers, ...headers },
+    });
+  };
+
+  beforeAll(async () => {
+    config = testConfig();
+    app = await buildApp(config);
+    queue = new Queue(config.queue.name, { connection: createRedis(config.redis.url) });
+    repository = await PredictionRepository.connect(config);
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+    await repository.dropDatabase();
+    await repository.close();
+  });
+
+  it('answers liveness, and readiness with each backend checked; /health is readiness', async () => {
+    const live = await app.inject({ url: '/healthz' });
+    expect(live.statusCode).toBe(200);
+    expect(live.json()).toEqual({ status: 'ok' });
+    for (const url of ['/readyz', '/health']) {
+      const ready = await app.inject({ url });
+      expect(ready.statusCode, url).toBe(200);
+      expect(ready.json()).toEqual({ status: 'ok', checks: { redis: true, mongo: true } });
+    }
+  });
+
+  it('carries the X-Request-Id into the jobs, and replaces one that is not shaped like an id', async () => {
+    const res = await post('/v1/jobs', [cat], { 'x-request-id': 'ops-test-0001' });
+    expect(res.statusCode).toBe(202);
+    expect(res.headers['x-request-id']).toBe('ops-test-0001');
+    const [{ id }] = (res.json() as { jobs: [{ id: string }] }).jobs;
+    expect((await queue.getJob(id))?.data.requestId).toBe('ops-test-0001');
+
+    const odd = await post('/v1/jobs', [cat], { 'x-request-id': 'not an id\u0007' });
+    const made = String(odd.headers['x-request-id']);
+    expect(made).toMatch(/^[0-9a-f-]{36}$/);
+    const [{ id: oddId }] = (odd.json() as { jobs: [{ id: string }] }).jobs;
+    expect((await queue.getJob(oddId))?.data.requestId).toBe(made);
+  });
+
+  it('exports Prometheus metrics: request durations by route, queue depth, cache, process', async () => {
+    await post('/v1/jobs', [parrot]);
+    const res = await app.inject({ url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = res.body;
+    expect(
+      sample(text, `${MetricName.HttpRequestDuration}_count`, {
+        route: '/v1/jobs',
+        status_code: '202',
+        service: 'api',
+      }),
+    ).toBeGreaterThanOrEqual(3);
+    const counts = await queue.getJobCounts('prioritized', 'active', 'failed');
+    expect(counts.prioritized).toBeGreaterThanOrEqual(3);
+    expect(sample(text, MetricName.QueueJobs, { state: 'prioritized' })).toBe(counts.prioritized);
+    expect(sample(text, MetricName.QueueJobs, { state: 'failed' })).toBe(counts.failed);
+    expect(sample(text, MetricName.CacheLookups, { result: 'miss' })).toBeGreaterThanOrEqual(3);
+    expect(sample(text, MetricName.JobsRefused)).toBeUndefined();
+    expect(text).toContain(`${MetricName.JobsRefused} counter`);
+    expect(text).toMatch(/^process_cpu_seconds_total\{service="api"\} /m);
+    expect(text).toMatch(/^process_resident_memory_bytes\{service="api"\} /m);
+    // A path no route has is one label value, whatever the path.
+    await app.inject({ url: '/no/such/path/1' });
+    await app.inject({ url: '/no/such/path/2' });
+    const after = (await app.inject({ url: '/metrics' })).body;
+    expect(
+      sample(after, `${MetricName.HttpRequestDuration}_count`, {
+        route: 'unmatched',
+        status_code: '404',
+      }),
+    ).toBe(2);
+  });
+
+  it('takes several files from the page form and shows them as pending, with no inline script', async () => {
+    const res = await post('/predict', [cat, parrot], { accept: 'text/html' });
+    expect(res.statusCode).toBe(303);
+    const location = String(res.headers.location);
+    const ids = new URL(location, 'http://x').searchParams.get('pending')?.split(',') ?? [];
+    expect(ids).toHaveLength(2);
+    for (const id of ids) expect((await queue.getJob(id))?.opts.priority).toBe(1);
+
+    const page = await app.inject({ url: location });
+    expect(page.statusCode).toBe(200);
+    for (const id of ids) {
+      expect(page.body).toContain(`data-job-id="${id}" data-status="queued"`);
+    }
+    expect(page.body.match(/Pending/g)).toHaveLength(2);
+    expect(page.body).toContain(
+      '<input id="image" type="file" name="image" accept="image/*" multiple',
+    );
+    expect(page.body).toContain('<meta name="viewport"');
+    // Scripts only from a served file, no handler attributes: a strict CSP can forbid inline code.
+    expect(page.body.match(/<script[^>]*>/g)).toEqual(['<script src="/assets/history.js" defer>']);
+    expect(page.body).not.toMatch(/\son[a-z]+=/);
+
+    const script = await app.inject({ url: '/assets/history.js' });
+    expect(script.statusCode).toBe(200);
+    expect(script.headers['content-type']).toMatch(/^application\/javascript/);
+    expect(script.body).toContain('/v1/jobs/');
+
+    const bad = await app.inject({ url: '/?pending=../../etc' });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('keeps a JSON client of /predict to one file', async () => {
+    const res = await post('/predict', [cat, parrot]);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: { code: 'TOO_MANY_FILES' } });
+  });
+
+  it('serves bull-board at /admin/queues, outside the OpenAPI document', async () => {
+    const ui = await app.inject({ url: '/admin/queues' });
+    expect(ui.statusCode).toBe(200);
+    expect(ui.headers['content-type']).toMatch(/text\/html/);
+    const api = await app.inject({ url: '/admin/queues/api/queues' });
+    expect(api.statusCode).toBe(200);
+    const names = (api.json() as { queues: { name: string }[] }).queues.map((q) => q.name);
+    expect(names).toEqual([config.queue.name]);
+    const doc = (await app.inject({ url: '/docs/json' })).json() as { paths: object };
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/admin'))).toEqual([]);
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/healthz', '/readyz', '/health', '/metrics']),
+    );
+  });
+
+  it("runs the queue board's authorize hook before every board request", async () => {
+    const board = Fastify();
+    const redis = createRedis(config.redis.url);
+    board.decorate('classifyQueue', new ClassifyQueue(redis, config.queue));
+    await board.register(queueBoardPlugin, {
+      authorize: async (_request, reply) => reply.status(401).send({ error: 'no key' }),
+    });
+    try {
+      for (const url of ['/admin/queues', '/admin/queues/api/queues']) {
+        expect((await board.inject({ url })).statusCode, url).toBe(401);
+      }
+    } finally {
+      await board.close();
+      await board.classifyQueue.close();
+      redis.disconnect();
+    }
+  });
+});
