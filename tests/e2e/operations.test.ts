@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { noisePng } from '../support/images.js';
 import { multipartBody } from '../support/multipart.js';
 import { API_URLS, LOG_DIR, NGINX_URL, WORKER_URLS, WORKERS } from '../support/stack.js';
+import { stackConfig } from '../support/test-config.js';
 
 interface LogLine {
   msg?: string;
@@ -69,7 +70,7 @@ describe('operations of the running stack', () => {
     const requestId = `e2e-trace-${randomUUID()}`;
     const bytes = await noisePng(24);
     const before = total(await scrape(WORKER_URLS), MetricName.ImagesClassified, {
-      precision: 'fp32',
+      precision: stackConfig().model.precision,
     });
 
     const { payload, headers } = await multipartBody([{ filename: 'trace.png', bytes }]);
@@ -96,7 +97,7 @@ describe('operations of the running stack', () => {
     expect(worker.find((l) => l.msg === 'job classified')).toMatchObject({ jobId: id, requestId });
 
     const after = total(await scrape(WORKER_URLS), MetricName.ImagesClassified, {
-      precision: 'fp32',
+      precision: stackConfig().model.precision,
     });
     expect(after).toBeGreaterThanOrEqual(before + 1);
   });
