@@ -38,6 +38,12 @@ console.log(
 );
 
 const at = (n) => main.sync.find((r) => r.connections === n);
+const one = at(1);
+console.log(
+  `\nat 1 client, means: ${one.meanLatencyMs} ms a request = ${one.meanQueuedMs} from acceptance to the batch's start ` +
+    `(preprocessing, enqueue, pick-up) + ${one.meanInferenceMs} inference (batch ${one.meanBatch}) + ` +
+    `${round(one.meanLatencyMs - one.meanToInferredMs, 1)} to store, complete and answer, and to receive the upload`,
+);
 const s32 = at(32);
 const kinds = Object.keys(s32.cpuMsPerImage);
 console.log('\nCPU ms per image, each kind of process (all its processes together)');

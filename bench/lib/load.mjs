@@ -18,7 +18,7 @@ export async function syncLoad({
   path = '/v1/predict',
 }) {
   let i = 0;
-  const answered = { batchSize: 0, inferenceMs: 0, count: 0, accepted: 0 };
+  const answered = { batchSize: 0, inferenceMs: 0, queuedMs: 0, totalMs: 0, count: 0, accepted: 0 };
   const result = await autocannon({
     url: `${url}${path}`,
     connections,
@@ -35,6 +35,8 @@ export async function syncLoad({
           const { timings } = JSON.parse(body);
           answered.batchSize += timings.batchSize;
           answered.inferenceMs += timings.inferenceMs;
+          answered.queuedMs += timings.queuedMs;
+          answered.totalMs += timings.totalMs;
           answered.count++;
         },
       },
@@ -54,6 +56,10 @@ export async function syncLoad({
     p99Ms: result.latency.p99,
     meanBatch: answered.count ? round(answered.batchSize / answered.count) : 0,
     meanInferenceMs: answered.count ? round(answered.inferenceMs / answered.count) : 0,
+    // From acceptance (before preprocessing) to the batch's start, and to the end of inference.
+    meanQueuedMs: answered.count ? round(answered.queuedMs / answered.count) : 0,
+    meanToInferredMs: answered.count ? round(answered.totalMs / answered.count) : 0,
+    meanLatencyMs: round(result.latency.average),
   };
 }
 

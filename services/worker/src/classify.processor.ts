@@ -174,7 +174,8 @@ export class ClassifyProcessor {
     } catch (err) {
       throw new Error(`Storing ${items.length} results failed: ${messageOf(err)}`, { cause: err });
     }
-    await this.deletePixels(items.map((item) => item.jobId));
+    // Not awaited: nothing waits for it, and pixels left behind expire on their own.
+    void this.deletePixels(items.map((item) => item.jobId));
   }
 
   private async recordFailure(

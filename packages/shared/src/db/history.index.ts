@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { execMulti } from '../redis.js';
 
 /** One entry of the history: a finished job and when it was accepted. */
 export interface HistoryEntry {
@@ -65,8 +66,14 @@ export class HistoryIndex {
   ) {}
 
   async add(entries: HistoryEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    await this.redis.zadd(this.key, ...entries.flatMap((e) => [0, historyMember(e)]));
+    if (entries.length > 0) await execMulti(this.addTo(this.redis.multi(), entries));
+  }
+
+  /** Queues the add on a MULTI of the caller's, to share its round trip. */
+  addTo(multi: ChainableCommander, entries: HistoryEntry[]): ChainableCommander {
+    return entries.length > 0
+      ? multi.zadd(this.key, ...entries.flatMap((e) => [0, historyMember(e)]))
+      : multi;
   }
 
   /** Job ids of one page, newest first, strictly older than `before`; none older than `notBefore`. */

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import mongoose, { type Connection, type Model, Schema } from 'mongoose';
 import type { AppConfig } from '../config.js';
 import type { ClassifyResult, ImageFormat, Prediction, UploadInfo } from '../queue.js';
-import { connectRedis } from '../redis.js';
+import { connectRedis, execMulti } from '../redis.js';
 import { type HistoryCursor, HistoryIndex } from './history.index.js';
 import { ResultCache } from './result.cache.js';
 
@@ -194,16 +194,16 @@ export class PredictionRepository {
         { ordered: false },
       );
     }
-    await this.history.add(records);
-    await this.cache.putMany(
-      records
-        .filter((r) => r.status === PredictionStatus.Completed && !r.cached && r.model)
-        .map(({ sha256, model, predictions = [] }) => ({
-          modelVersion: model?.version ?? '',
-          sha256,
-          predictions,
-        })),
-    );
+    const fresh = records
+      .filter((r) => r.status === PredictionStatus.Completed && !r.cached && r.model)
+      .map(({ sha256, model, predictions = [] }) => ({
+        modelVersion: model?.version ?? '',
+        sha256,
+        predictions,
+      }));
+    // One round trip for the history and the cache.
+    const multi = this.history.addTo(this.redis.multi(), records);
+    await execMulti(this.cache.putTo(multi, fresh));
   }
 
   async findByJobId(jobId: string): Promise<PredictionRecord | null> {

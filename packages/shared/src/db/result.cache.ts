@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Prediction } from '../queue.js';
-import { execMulti } from '../redis.js';
 
 export interface CacheEntry {
   modelVersion: string;
@@ -28,14 +27,15 @@ export class ResultCache {
     return text === null ? null : (JSON.parse(text) as Prediction[]);
   }
 
-  /** Where the content is cached already, the first answer stays (and keeps its expiry). */
-  async putMany(entries: CacheEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    const multi = this.redis.multi();
+  /**
+   * Queues the entries on a MULTI of the caller's. Where the content is cached already, the
+   * first answer stays (and keeps its expiry).
+   */
+  putTo(multi: ChainableCommander, entries: CacheEntry[]): ChainableCommander {
     for (const { modelVersion, sha256, predictions } of entries) {
       multi.set(this.key(modelVersion, sha256), JSON.stringify(predictions), 'EX', this.ttlS, 'NX');
     }
-    await execMulti(multi);
+    return multi;
   }
 
   /** Removes every entry under this prefix (tests, and dropping a database). */
