@@ -21,6 +21,7 @@ const run = promisify(execFile);
 const composeEnv = {
   PATH: process.env.PATH,
   HOME: process.env.HOME,
+  ...(process.env.DOCKER_HOST && { DOCKER_HOST: process.env.DOCKER_HOST }),
   COMPOSE_PROJECT_NAME: PROJECT,
   DOCKER_BUILDKIT: '0',
   COMPOSE_DOCKER_CLI_BUILD: '0',
