@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PredictionRepository } from '@imagerec/shared';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FilePart, multipartBody } from '../support/multipart.js';
+import { type FilePart, postParts } from '../support/multipart.js';
 import { API_URL, NGINX_URL, WORKERS } from '../support/stack.js';
 import { IMAGES_DIR, stackConfig } from '../support/test-config.js';
+import { uniqueImage } from '../support/unique-image.js';
 
 const run = promisify(execFile);
 
@@ -33,22 +33,7 @@ const image = (name: string, filename = name): FilePart => ({
   bytes: readFileSync(join(IMAGES_DIR, name)),
 });
 
-/** A picture no earlier run has uploaded, so the result cache cannot answer it. */
-const uniqueImage = async (filename: string): Promise<FilePart> => {
-  const noise = Buffer.from(
-    Array.from({ length: 32 * 32 * 3 }, () => Math.floor(Math.random() * 256)),
-  );
-  const bytes = await sharp(noise, { raw: { width: 32, height: 32, channels: 3 } })
-    .png()
-    .toBuffer();
-  return { filename, bytes };
-};
-
-async function post(path: string, parts: FilePart[]) {
-  const { payload, headers } = await multipartBody(parts);
-  const res = await fetch(`${API_URL}${path}`, { method: 'POST', body: payload, headers });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const post = (path: string, parts: FilePart[]) => postParts(API_URL, path, parts);
 
 const getJob = async (id: string, query = '') =>
   (await (await fetch(`${API_URL}/v1/jobs/${id}${query}`)).json()) as JobView;

@@ -30,3 +30,10 @@ export const filePart = (path: string, name = 'image'): FilePart => ({
   filename: basename(path),
   bytes: readFileSync(path),
 });
+
+/** POSTs the parts as multipart/form-data to `base` + `path`: the status and the JSON answer. */
+export async function postParts(base: string, path: string, parts: FilePart[]) {
+  const { payload, headers } = await multipartBody(parts);
+  const res = await fetch(`${base}${path}`, { method: 'POST', body: payload, headers });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}

@@ -1,3 +1,4 @@
+export * from './backends.wait.js';
 export * from './classify.queue.js';
 export * from './config.js';
 export * from './db/history.index.js';

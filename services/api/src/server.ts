@@ -1,8 +1,19 @@
-import { loadConfig } from '@imagerec/shared';
+import { backendsOf, loadConfig, waitForBackends } from '@imagerec/shared';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { buildApp } from './app.js';
 
 const config = loadConfig();
-const app = await buildApp(config);
+// Logs the start-up in the app logger's format, before the app exists.
+const log = pino({ level: config.logLevel });
+let app: FastifyInstance;
+try {
+  await waitForBackends(backendsOf(config), { log });
+  app = await buildApp(config);
+} catch (err) {
+  log.fatal({ err }, 'start-up failed');
+  process.exit(1);
+}
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,4 +1,4 @@
-import { loadConfig } from '@imagerec/shared';
+import { backendsOf, loadConfig, waitForBackends } from '@imagerec/shared';
 import { pino } from 'pino';
 import { createWorkerService } from './worker.service.js';
 
@@ -6,6 +6,7 @@ const config = loadConfig();
 const log = pino({ level: config.logLevel, base: { service: 'worker', pid: process.pid } });
 
 try {
+  await waitForBackends(backendsOf(config), { log });
   const service = await createWorkerService(config, { log });
   log.info({ queue: config.queue.name, ...config.worker }, 'worker started');
 
