@@ -145,25 +145,26 @@ export class JobService {
   }
 
   async get(id: string, topK: number): Promise<JobView | null> {
-    const job = await this.deps.queue.queue.getJob(id);
+    const { queue } = this.deps.queue;
+    // State first: a job read after its state is at least as far along, so a job seen as
+    // completed always carries its result.
+    const state = await queue.getJobState(id);
+    const job = state === 'unknown' ? undefined : await queue.getJob(id);
     if (job) {
-      const state = await job.getState();
-      // 'unknown': removed between the two reads; MongoDB has it by then.
-      if (state !== 'unknown') {
-        return viewFromQueue(
-          {
-            id,
-            state,
-            data: job.data,
-            returnvalue: job.returnvalue,
-            failedReason: job.failedReason,
-            finishedOn: job.finishedOn,
-          },
-          topK,
-          this.model,
-        );
-      }
+      return viewFromQueue(
+        {
+          id,
+          state,
+          data: job.data,
+          returnvalue: job.returnvalue,
+          failedReason: job.failedReason,
+          finishedOn: job.finishedOn,
+        },
+        topK,
+        this.model,
+      );
     }
+    // Not in Redis (never, or removed once finished): MongoDB has it then.
     const record = await this.deps.repository.findByJobId(id);
     return record && viewFromRecord(record, topK, this.model);
   }
