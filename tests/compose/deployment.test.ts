@@ -84,9 +84,9 @@ async function up() {
 async function storedResults(ids: string[]) {
   const script = `
     import { readFileSync } from 'node:fs';
-    import { PredictionRepository } from '@imagerec/shared';
+    import { loadConfig, PredictionRepository } from '@imagerec/shared';
     const ids = JSON.parse(readFileSync(0, 'utf8'));
-    const repository = await PredictionRepository.connect(process.env.MONGODB_URL);
+    const repository = await PredictionRepository.connect(loadConfig());
     let found = 0;
     for (const id of ids) if (await repository.findByJobId(id)) found++;
     console.log(JSON.stringify({ found, total: await repository.count() }));
