@@ -4,6 +4,10 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { JobService } from '../jobs/job.service.js';
 import { JobWaiters } from '../jobs/job-waiters.js';
+import { InFlightTracker } from './in-flight.tracker.js';
+
+/** How long shutdown lets running handlers finish before it closes their connections. */
+const DRAIN_TIMEOUT_MS = 10_000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -42,9 +46,22 @@ export const backendsPlugin = fp(
       await Promise.all([redis.ping(), repository.ping()]);
     });
 
+    // Every route registered after this plugin: shutdown waits for its running handlers.
+    const inFlight = new InFlightTracker();
+    app.addHook('onRoute', (route) => {
+      const handler = route.handler;
+      route.handler = function (request, reply) {
+        return inFlight.track(() => handler.call(this, request, reply));
+      };
+    });
+
     // Before the server waits for open requests: long-polls answer now instead of running out.
     app.addHook('preClose', async () => waiters.stop());
     app.addHook('onClose', async () => {
+      // A woken long-poll still reads its job's state; closing Redis under it would answer 503.
+      if (!(await inFlight.drained(DRAIN_TIMEOUT_MS))) {
+        app.log.warn({ inFlight: inFlight.size }, 'closing with requests still running');
+      }
       await events.close();
       await queue.close();
       await repository.close();
