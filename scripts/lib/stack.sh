@@ -7,6 +7,8 @@ NGINX_PORT="${NGINX_PORT:-8080}"
 WORKERS="${WORKERS:-2}"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export MONGODB_URL="mongodb://127.0.0.1:$MONGO_PORT/${MONGO_DB:-imagerec}"
+# nginx runs on loopback in front of the APIs: its X-Forwarded-For names the real client.
+export TRUST_PROXY="${TRUST_PROXY:-127.0.0.1}"
 
 redis_ready() { [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 mongo_ready() { NODE_PATH="$ROOT/packages/shared/node_modules" node "$ROOT/scripts/lib/mongo-ping.cjs" "$MONGODB_URL"; }
@@ -15,9 +17,11 @@ nginx_ready() { curl -fsS "http://127.0.0.1:$NGINX_PORT/health" >/dev/null; }
 
 start_backing_services() {
   mkdir -p "$RUN_DIR/redis" "$RUN_DIR/ferretdb"
-  # BullMQ needs noeviction; tests need no persistence.
+  # BullMQ needs noeviction. The append-only file keeps accepted jobs across a Redis restart,
+  # as compose's Redis does (scripts/test starts each run on an empty RUN_DIR).
   start_process redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RUN_DIR/redis" \
-    --save '' --appendonly no --maxmemory-policy noeviction
+    --save '' --appendonly yes --appendfsync everysec \
+    --maxmemory-policy noeviction
   start_process ferretdb ferretdb --handler=sqlite --sqlite-url="file:$RUN_DIR/ferretdb/" \
     --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$RUN_DIR/ferretdb" \
     --debug-addr=- --telemetry=disable --log-level=warn

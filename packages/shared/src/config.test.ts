@@ -22,6 +22,20 @@ describe('loadConfig', () => {
     expect(config.api.publicBaseUrl).toBe('https://x.io');
   });
 
+  it('reads API keys and proxies as lists, and refuses a short key', () => {
+    const config = loadConfig({
+      API_KEYS: 'ci:0123456789abcdef0123, fedcba9876543210fedc',
+      TRUST_PROXY: '127.0.0.1, 10.0.0.0/8',
+    });
+    expect(config.security.apiKeys).toEqual([
+      { id: 'ci', secret: '0123456789abcdef0123' },
+      { id: null, secret: 'fedcba9876543210fedc' },
+    ]);
+    expect(config.api.trustProxy).toEqual(['127.0.0.1', '10.0.0.0/8']);
+    expect(loadConfig({}).security.apiKeys).toEqual([]);
+    expect(() => loadConfig({ API_KEYS: 'ci:short' })).toThrow('API_KEYS');
+  });
+
   it('fails fast, naming every bad variable', () => {
     const load = () => loadConfig({ API_PORT: 'eighty', MAX_BATCH: '0', REDIS_URL: 'nope' });
     expect(load).toThrow(/^Invalid configuration:/);

@@ -5,6 +5,12 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
 
 /**
  * Every environment variable the services read, with its default and meaning.
@@ -28,6 +34,9 @@ export const envSchema = z.object({
     .startsWith('mongodb')
     .default('mongodb://127.0.0.1:27017/imagerec')
     .describe('MongoDB (or FerretDB) connection string; the database name is part of it'),
+  MONGO_TIMEOUT_MS: int(100, 60_000)
+    .default(1000)
+    .describe('How long a MongoDB operation waits for a reachable server before it fails, ms'),
   QUEUE_NAME: z
     .string()
     .min(1)
@@ -46,6 +55,30 @@ export const envSchema = z.object({
   MAX_PIXELS: int(1, 1_000_000_000)
     .default(40_000_000)
     .describe('Largest decoded image, pixels (guards against decompression bombs)'),
+  MAX_QUEUE_DEPTH: int(1, 10_000_000)
+    .default(10_000)
+    .describe('Most jobs waiting in the queue; beyond it new uploads get 503 with Retry-After'),
+  API_KEYS: list
+    .default([])
+    .refine((keys) => keys.every((k) => (k.split(':').pop() ?? '').length >= 16), {
+      message: 'each key needs at least 16 characters',
+    })
+    .describe(
+      'API keys, comma-separated, each `id:secret` or a bare secret (16+ characters); empty: no key needed',
+    ),
+  RATE_LIMIT_MAX: int(0, 1_000_000)
+    .default(600)
+    .describe(
+      'Requests per RATE_LIMIT_WINDOW_MS per API key, or per client IP without keys; 0: no limit',
+    ),
+  RATE_LIMIT_WINDOW_MS: int(1000, 24 * 3600_000)
+    .default(60_000)
+    .describe('Window of the rate limit, ms'),
+  TRUST_PROXY: list
+    .default([])
+    .describe(
+      'Addresses or CIDRs of the reverse proxies whose X-Forwarded-For is believed (nginx); empty: none',
+    ),
   SYNC_TIMEOUT_MS: int(1, 600_000)
     .default(10_000)
     .describe('Default wait of a synchronous predict (timeoutMs), ms'),
@@ -92,7 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     redis: { url: e.REDIS_URL },
-    mongo: { url: e.MONGODB_URL },
+    mongo: { url: e.MONGODB_URL, timeoutMs: e.MONGO_TIMEOUT_MS },
     queue: { name: e.QUEUE_NAME, attempts: e.JOB_ATTEMPTS, pixelsTtlS: e.PIXELS_TTL_S },
     api: {
       host: e.API_HOST,
@@ -101,10 +134,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxUploadBytes: e.MAX_UPLOAD_BYTES,
       maxFiles: e.MAX_FILES,
       maxPixels: e.MAX_PIXELS,
+      maxQueueDepth: e.MAX_QUEUE_DEPTH,
+      trustProxy: e.TRUST_PROXY,
       syncTimeoutMs: e.SYNC_TIMEOUT_MS,
       syncTimeoutMaxMs: e.SYNC_TIMEOUT_MAX_MS,
       longPollMaxMs: e.LONG_POLL_MAX_MS,
       cacheResults: e.CACHE_RESULTS,
+    },
+    security: {
+      apiKeys: e.API_KEYS.map((entry) => {
+        const at = entry.lastIndexOf(':');
+        return at > 0
+          ? { id: entry.slice(0, at), secret: entry.slice(at + 1) }
+          : { id: null, secret: entry };
+      }),
+      rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
     },
     model: { dir: e.MODEL_DIR, mirrorDir: e.MODEL_MIRROR_DIR },
     worker: {

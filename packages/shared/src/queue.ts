@@ -40,7 +40,15 @@ export interface ClassifyJobData {
   topK: number;
   /** Epoch ms when the API accepted the upload. */
   acceptedAt: number;
+  /**
+   * Epoch ms after which nobody waits for the answer (a synchronous predict's timeoutMs):
+   * a worker that takes the job later skips it and marks it expired.
+   */
+  deadline?: number;
 }
+
+/** The failure reason of a job skipped because its deadline had passed. */
+export const EXPIRED_REASON = 'Expired: its deadline passed before a worker took it';
 
 export interface Prediction {
   index: number;

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { registerErrorHandlers } from './errors/error-handler.js';
 import { backendsPlugin } from './plugins/backends.plugin.js';
 import { docsPlugin } from './plugins/docs.plugin.js';
+import { securityPlugin } from './plugins/security.plugin.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { historyRoutes } from './routes/history.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
@@ -18,8 +19,12 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     ajv: { plugins: [ajvFilePlugin] },
+    // The client address comes from X-Forwarded-For only when nginx (TRUST_PROXY) sent it.
+    trustProxy: config.api.trustProxy.length > 0 ? config.api.trustProxy : false,
   });
   app.decorate('config', config);
+  // Before any plugin: each plugin's context keeps the error handler it was registered under.
+  registerErrorHandlers(app);
 
   await app.register(multipart, {
     attachFieldsToBody: true,
@@ -30,6 +35,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
       parts: config.api.maxFiles + 10,
     },
   });
+  await app.register(securityPlugin);
   await app.register(docsPlugin);
   await app.register(backendsPlugin);
 
@@ -38,7 +44,6 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id).header('x-instance', instance);
   });
-  registerErrorHandlers(app);
 
   await app.register(healthRoutes);
   await app.register(jobsRoutes);

@@ -61,7 +61,9 @@ export async function createWorkerService(
 
     let results = opts.results;
     if (!results) {
-      const repository = await PredictionRepository.connect(config.mongo.url);
+      const repository = await PredictionRepository.connect(config.mongo.url, {
+        serverSelectionTimeoutMs: config.mongo.timeoutMs,
+      });
       closers.push(() => repository.close());
       results = repository;
     }

@@ -112,9 +112,19 @@ export class PredictionRepository {
     private readonly cache: Model<CachedPredictionDocument>,
   ) {}
 
-  static async connect(url: string): Promise<PredictionRepository> {
+  /**
+   * `serverSelectionTimeoutMs` bounds how long an operation waits while MongoDB is unreachable;
+   * commands are not buffered, so an outage fails fast instead of stalling requests.
+   */
+  static async connect(
+    url: string,
+    opts: { serverSelectionTimeoutMs?: number } = {},
+  ): Promise<PredictionRepository> {
     const connection = await mongoose
-      .createConnection(url, { serverSelectionTimeoutMS: 5000 })
+      .createConnection(url, {
+        serverSelectionTimeoutMS: opts.serverSelectionTimeoutMs ?? 5000,
+        bufferCommands: false,
+      })
       .asPromise();
     const model = connection.model<PredictionDocument>('Prediction', predictionSchema);
     const cache = connection.model<CachedPredictionDocument>(

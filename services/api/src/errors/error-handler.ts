@@ -11,8 +11,9 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'NO_IMAGE',
 };
 
+/** Redis (ioredis) and MongoDB (driver, mongoose) faults that mean "down for now", not "broken". */
 const UNAVAILABLE =
-  /ECONNREFUSED|Connection is closed|MongoServerSelectionError|MongoNetworkError|MaxRetriesPerRequest|Stream isn't writeable/;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|ServerSelectionError|MongoNetwork|MongoNotConnected|MongoPoolCleared|MongoTopologyClosed|buffering timed out|Client must be connected|MaxRetriesPerRequest|Stream isn't writeable|Command timed out/;
 
 function toAppError(err: FastifyError): AppError {
   if (err instanceof AppError) return err;
@@ -43,10 +44,18 @@ function toAppError(err: FastifyError): AppError {
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const appError = toAppError(err);
-    if (appError.status >= 500) {
+    if (appError.code === 'INTERNAL') {
       request.log.error({ err, url: request.url, method: request.method }, 'request failed');
+    } else if (appError.status >= 500) {
+      // Outages and a full queue: expected under faults, told to the client as retry-later.
+      const cause = appError.cause instanceof Error ? appError.cause.message : undefined;
+      request.log.warn({ code: appError.code, reason: appError.message, cause }, 'request refused');
     } else {
       request.log.info({ code: appError.code, msg: appError.message }, 'request refused');
+    }
+    // The rate limit sets its own, from the time left in its window.
+    if (appError.retryAfterS && !reply.hasHeader('retry-after')) {
+      reply.header('retry-after', String(appError.retryAfterS));
     }
     return reply
       .status(appError.status)

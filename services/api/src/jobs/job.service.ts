@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   type AppConfig,
+  AppError,
   type ClassifyQueue,
   JobPriority,
   JobStatus,
@@ -31,9 +32,36 @@ export interface JobServiceDeps {
   waiters: JobWaiters;
 }
 
+/** What the service counts, for logs and metrics. */
+export interface JobServiceStats {
+  /** Submissions refused because more than MAX_QUEUE_DEPTH jobs were waiting. */
+  admissionRefused: number;
+}
+
 /** Accepting uploads and answering for their jobs, from Redis while they live there, then MongoDB. */
 export class JobService {
+  readonly stats: JobServiceStats = { admissionRefused: 0 };
+
   constructor(private readonly deps: JobServiceDeps) {}
+
+  /**
+   * Admission control: a submission that would take the waiting jobs past MAX_QUEUE_DEPTH is
+   * refused at once (503, Retry-After), so a backlog stays bounded instead of growing without end.
+   */
+  private async admit(count: number): Promise<void> {
+    const waiting = await this.deps.queue.queue.getJobCountByTypes(
+      'wait',
+      'prioritized',
+      'delayed',
+    );
+    if (waiting + count > this.deps.config.api.maxQueueDepth) {
+      this.stats.admissionRefused++;
+      throw new AppError(
+        'QUEUE_FULL',
+        `${waiting} jobs are waiting (at most ${this.deps.config.api.maxQueueDepth}); retry later`,
+      );
+    }
+  }
 
   /**
    * Every upload is checked and preprocessed before anything is queued: one bad file
@@ -41,9 +69,10 @@ export class JobService {
    */
   async submit(
     uploads: Upload[],
-    opts: { topK: number; priority: JobPriority; ids?: string[] },
+    opts: { topK: number; priority: JobPriority; ids?: string[]; deadline?: number },
   ): Promise<SubmittedJob[]> {
     const { config, queue, repository } = this.deps;
+    await this.admit(uploads.length);
     const acceptedAt = Date.now();
     const prepared = await Promise.all(
       uploads.map(async ({ filename, bytes }, i) => ({
@@ -94,6 +123,7 @@ export class JobService {
           thumbnail: p.image.thumbnail.toString('base64'),
           topK: opts.topK,
           acceptedAt,
+          ...(opts.deadline !== undefined && { deadline: opts.deadline }),
         },
       });
     }
@@ -164,7 +194,12 @@ export class JobService {
     // Registered before the job exists, so even an instant answer is not missed.
     const waiter = this.deps.waiters.register(id, timeoutMs);
     try {
-      await this.submit([upload], { topK, priority: JobPriority.Interactive, ids: [id] });
+      await this.submit([upload], {
+        topK,
+        priority: JobPriority.Interactive,
+        ids: [id],
+        deadline: Date.now() + timeoutMs,
+      });
     } catch (err) {
       waiter.cancel();
       throw err;

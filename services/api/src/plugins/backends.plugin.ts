@@ -27,8 +27,12 @@ export const backendsPlugin = fp(
   async (app: FastifyInstance) => {
     const { config } = app;
     const redis = createRedis(config.redis.url, { failFast: true });
+    // ioredis reconnects by itself; requests meanwhile answer 503.
+    redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
     const queue = new ClassifyQueue(redis, config.queue);
-    const repository = await PredictionRepository.connect(config.mongo.url);
+    const repository = await PredictionRepository.connect(config.mongo.url, {
+      serverSelectionTimeoutMs: config.mongo.timeoutMs,
+    });
     const waiters = new JobWaiters();
     const events = new QueueEvents(config.queue.name, {
       connection: createRedis(config.redis.url),

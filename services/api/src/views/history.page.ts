@@ -1,4 +1,14 @@
+import { createHash } from 'node:crypto';
 import type { PredictionRecord } from '@imagerec/shared';
+
+const STYLE = `
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
+table{border-collapse:collapse;width:100%}td,th{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+ol{margin:0;padding-left:1.2rem}.score{color:#666}.error{color:#b00}img{border-radius:4px}
+`;
+
+/** The page's one inline style block, allowed by its hash in the content security policy. */
+export const HISTORY_STYLE_HASH = `sha256-${createHash('sha256').update(STYLE).digest('base64')}`;
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -40,11 +50,7 @@ export function renderHistoryPage(
 <head>
 <meta charset="utf-8">
 <title>Image recognition: history</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;width:100%}td,th{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-ol{margin:0;padding-left:1.2rem}.score{color:#666}.error{color:#b00}img{border-radius:4px}
-</style>
+<style>${STYLE}</style>
 </head>
 <body>
 <h1>Image recognition</h1>
