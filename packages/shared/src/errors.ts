@@ -9,6 +9,7 @@ export const ERRORS = {
   UNAUTHORIZED: { status: 401, message: 'A valid API key is required (Authorization: Bearer)' },
   NOT_FOUND: { status: 404, message: 'Not found' },
   JOB_NOT_FOUND: { status: 404, message: 'No job with this id' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The upload is larger than the limit' },
   UNSUPPORTED_FORMAT: { status: 415, message: 'The file is not an image format we read' },
   UNDECODABLE_IMAGE: { status: 422, message: 'The image could not be decoded' },

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import multipart, { ajvFilePlugin } from '@fastify/multipart';
 import type { AppConfig } from '@imagerec/shared';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { registerErrorHandlers } from './errors/error-handler.js';
+import { frameworkErrors, registerErrorHandlers } from './errors/error-handler.js';
 import { backendsPlugin } from './plugins/backends.plugin.js';
 import { docsPlugin } from './plugins/docs.plugin.js';
 import { securityPlugin } from './plugins/security.plugin.js';
@@ -19,6 +19,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     ajv: { plugins: [ajvFilePlugin] },
+    frameworkErrors,
     // The client address comes from X-Forwarded-For only when nginx (TRUST_PROXY) sent it.
     trustProxy: config.api.trustProxy.length > 0 ? config.api.trustProxy : false,
   });
@@ -28,6 +29,9 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
 
   await app.register(multipart, {
     attachFieldsToBody: true,
+    // An image part sent without a filename is still the file, not a text field.
+    isPartAFile: (field, contentType, filename) =>
+      field === 'image' || filename !== undefined || contentType === 'application/octet-stream',
     limits: {
       fileSize: config.api.maxUploadBytes,
       files: config.api.maxFiles,

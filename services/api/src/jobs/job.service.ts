@@ -159,6 +159,14 @@ export class JobService {
     return record && viewFromRecord(record, topK);
   }
 
+  /** The job's WebP thumbnail: in its queue entry from acceptance on, in MongoDB once finished. */
+  async thumbnail(id: string): Promise<Buffer | null> {
+    const job = await this.deps.queue.queue.getJob(id);
+    if (job?.data.thumbnail) return Buffer.from(job.data.thumbnail, 'base64');
+    const record = await this.deps.repository.findByJobId(id);
+    return record?.thumbnail ?? null;
+  }
+
   /**
    * The job's view once it has finished, or its current view when `waitMs` runs out.
    * Each round registers its waiter before reading the state, so no change slips between.

@@ -12,6 +12,11 @@ const pageQuery = {
   },
 } as const;
 
+const htmlResponse = (description: string) => ({
+  description,
+  content: { 'text/html': { schema: { type: 'string' } } },
+});
+
 type PageRequest = { Querystring: { limit: number; before?: string } };
 
 export async function historyRoutes(app: FastifyInstance) {
@@ -81,12 +86,13 @@ export async function historyRoutes(app: FastifyInstance) {
         tags: ['history'],
         summary: 'The history page (HTML) with an upload form',
         querystring: pageQuery,
-        produces: ['text/html'],
         response: {
-          200: { description: 'HTML page', type: 'string' },
-          ...errorResponses(400, 503),
+          200: htmlResponse('The history page'),
+          400: htmlResponse('A bad query value: an HTML error page'),
+          503: htmlResponse('Redis or MongoDB unavailable: an HTML error page'),
         },
       },
+      config: { htmlErrors: true },
     },
     async (request, reply) => {
       const { records, next } = await page(request.query.limit, request.query.before);
