@@ -15,29 +15,40 @@ mongo_ready() { NODE_PATH="$ROOT/packages/shared/node_modules" node "$ROOT/scrip
 api_ready() { curl -fsS "http://127.0.0.1:$1/health" >/dev/null; }
 nginx_ready() { curl -fsS "http://127.0.0.1:$NGINX_PORT/health" >/dev/null; }
 
-start_backing_services() {
-  mkdir -p "$RUN_DIR/redis" "$RUN_DIR/ferretdb"
+start_redis() {
+  mkdir -p "$RUN_DIR/redis"
   # BullMQ needs noeviction. The append-only file keeps accepted jobs across a Redis restart,
   # as compose's Redis does (scripts/test starts each run on an empty RUN_DIR).
   start_process redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RUN_DIR/redis" \
     --save '' --appendonly yes --appendfsync everysec \
     --maxmemory-policy noeviction
+}
+
+start_ferretdb() {
+  mkdir -p "$RUN_DIR/ferretdb"
   start_process ferretdb ferretdb --handler=sqlite --sqlite-url="file:$RUN_DIR/ferretdb/" \
     --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$RUN_DIR/ferretdb" \
     --debug-addr=- --telemetry=disable --log-level=warn
+}
+
+start_backing_services() {
+  start_redis
+  start_ferretdb
   wait_until "Redis on port $REDIS_PORT" 20 redis_ready
   wait_until "FerretDB on port $MONGO_PORT" 60 mongo_ready
 }
+
+# start_api N PORT, start_worker N: one process each (the fault tests restart them by name).
+start_api() { API_PORT="$2" start_process "api-$1" node "$ROOT/services/api/dist/server.js"; }
+start_worker() { start_process "worker-$1" node "$ROOT/services/worker/dist/main.js"; }
 
 start_app_services() {
   local i=0 port
   for port in $API_PORTS; do
     i=$((i + 1))
-    API_PORT="$port" start_process "api-$i" node "$ROOT/services/api/dist/server.js"
+    start_api "$i" "$port"
   done
-  for i in $(seq 1 "$WORKERS"); do
-    start_process "worker-$i" node "$ROOT/services/worker/dist/main.js"
-  done
+  for i in $(seq 1 "$WORKERS"); do start_worker "$i"; done
   for port in $API_PORTS; do wait_until "API on port $port" 60 api_ready "$port"; done
   # The same template as docker-compose's nginx.conf, rendered for these ports and this RUN_DIR.
   local conf="$RUN_DIR/nginx/nginx.conf"

@@ -7,7 +7,13 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     expect(config.api.port).toBe(3000);
     expect(config.api.maxUploadBytes).toBe(10 * 1024 * 1024);
-    expect(config.worker).toEqual({ maxBatch: 32, maxBatchDelayMs: 5, intraOpThreads: 2 });
+    expect(config.worker).toEqual({
+      maxBatch: 32,
+      maxBatchDelayMs: 5,
+      intraOpThreads: 2,
+      lockMs: 5000,
+      stalledCheckMs: 5000,
+    });
     expect(config.api.cacheResults).toBe(true);
   });
 

@@ -109,6 +109,16 @@ export const envSchema = z.object({
   INTRA_OP_THREADS: int(1, 64)
     .default(2)
     .describe('Threads onnxruntime uses inside one inference call'),
+  JOB_LOCK_MS: int(1000, 600_000)
+    .default(5000)
+    .describe(
+      "A worker's lock on a job, renewed while it runs; a dead worker's jobs are free after it, ms",
+    ),
+  STALLED_CHECK_MS: int(1000, 600_000)
+    .default(5000)
+    .describe(
+      'How often workers look for jobs whose lock ran out (a dead worker) and queue them again, ms',
+    ),
   JOB_ATTEMPTS: int(1, 20).default(5).describe('Attempts of a job that fails on a transient fault'),
 });
 
@@ -155,6 +165,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxBatch: e.MAX_BATCH,
       maxBatchDelayMs: e.MAX_BATCH_DELAY_MS,
       intraOpThreads: e.INTRA_OP_THREADS,
+      lockMs: e.JOB_LOCK_MS,
+      stalledCheckMs: e.STALLED_CHECK_MS,
     },
   };
 }

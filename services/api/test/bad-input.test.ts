@@ -10,7 +10,7 @@ import {
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filePart, multipartBody } from '../../../tests/support/multipart.js';
 import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
@@ -41,7 +41,7 @@ const imagePart = (filename: string, bytes: Buffer) => ({
   bytes,
 });
 
-const png = (input: sharp.Sharp) => input.png().toBuffer();
+const png = (input: Sharp) => input.png().toBuffer();
 const solid = (width: number, height: number, channels: 3 | 4 = 3, alpha = 1) =>
   sharp({ create: { width, height, channels, background: { r: 40, g: 120, b: 200, alpha } } });
 
