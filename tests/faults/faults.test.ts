@@ -224,9 +224,15 @@ describe('faults with real processes', () => {
     log(`MongoDB down ${((Date.now() - down) / 1000).toFixed(1)} s`);
     await sleep(3000);
     const answers = await traffic.stop();
-    for (const a of [...history, ...answers].filter((x) => x.status === 503)) {
-      expect(a.retryAfter).toMatch(/^\d+$/);
-      expect(a.ms).toBeLessThan(1500);
+    // Reads that need MongoDB fail within a second; an upload's own transfer and decoding come on top.
+    for (const [answered, withinMs] of [
+      [history, 1000],
+      [answers, 1500],
+    ] as const) {
+      for (const a of answered.filter((x) => x.status === 503)) {
+        expect(a.retryAfter).toMatch(/^\d+$/);
+        expect(a.ms).toBeLessThan(withinMs);
+      }
     }
     expect(history.filter((h) => h.status === 503).length).toBeGreaterThan(0);
     expect(answers.filter((a) => a.status !== 202 && a.status !== 503)).toEqual([]);

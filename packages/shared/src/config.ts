@@ -35,7 +35,7 @@ export const envSchema = z.object({
     .default('mongodb://127.0.0.1:27017/imagerec')
     .describe('MongoDB (or FerretDB) connection string; the database name is part of it'),
   MONGO_TIMEOUT_MS: int(100, 60_000)
-    .default(1000)
+    .default(500)
     .describe('How long a MongoDB operation waits for a reachable server before it fails, ms'),
   QUEUE_NAME: z
     .string()

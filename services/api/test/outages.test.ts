@@ -95,7 +95,7 @@ describe('API component: Redis or MongoDB unreachable, and a full queue', () => 
       const page = await app.inject({ url });
       expect(page.statusCode, url).toBe(503);
       expect(page.headers['retry-after'], url).toBeDefined();
-      expect(Date.now() - started, url).toBeLessThan(1500);
+      expect(Date.now() - started, url).toBeLessThan(1000);
     }
 
     await mongoProxy.restore();

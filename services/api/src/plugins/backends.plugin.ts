@@ -34,9 +34,11 @@ export const backendsPlugin = fp(
       serverSelectionTimeoutMs: config.mongo.timeoutMs,
     });
     const waiters = new JobWaiters();
-    const events = new QueueEvents(config.queue.name, {
-      connection: createRedis(config.redis.url),
+    const eventsConnection = createRedis(config.redis.url);
+    eventsConnection.on('error', () => {
+      // Reported once by QueueEvents' own error event below; ioredis reconnects by itself.
     });
+    const events = new QueueEvents(config.queue.name, { connection: eventsConnection });
     const wake = ({ jobId }: { jobId: string }) => waiters.notify(jobId);
     events.on('completed', wake);
     events.on('failed', wake);
