@@ -9,6 +9,8 @@ WORKERS="${WORKERS:-2}"
 WORKER_METRICS_PORT_BASE="${WORKER_METRICS_PORT_BASE:-9400}"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export MONGODB_URL="mongodb://127.0.0.1:$MONGO_PORT/${MONGO_DB:-imagerec}"
+# nginx runs on loopback in front of the APIs: its X-Forwarded-For names the real client.
+export TRUST_PROXY="${TRUST_PROXY:-127.0.0.1}"
 
 redis_ready() { [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 mongo_ready() { NODE_PATH="$ROOT/packages/shared/node_modules" node "$ROOT/scripts/lib/mongo-ping.cjs" "$MONGODB_URL"; }
@@ -17,28 +19,46 @@ worker_ready() { curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null; }
 nginx_ready() { curl -fsS "http://127.0.0.1:$NGINX_PORT/readyz" >/dev/null; }
 worker_metrics_port() { echo $((WORKER_METRICS_PORT_BASE + $1 - 1)); }
 
-start_backing_services() {
-  mkdir -p "$RUN_DIR/redis" "$RUN_DIR/ferretdb"
-  # BullMQ needs noeviction; tests need no persistence.
+start_redis() {
+  mkdir -p "$RUN_DIR/redis"
+  # BullMQ needs noeviction. The append-only file keeps accepted jobs across a Redis restart,
+  # as compose's Redis does (scripts/test starts each run on an empty RUN_DIR).
   start_process redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RUN_DIR/redis" \
-    --save '' --appendonly no --maxmemory-policy noeviction
+    --save '' --appendonly yes --appendfsync everysec \
+    --maxmemory-policy noeviction
+}
+
+start_ferretdb() {
+  mkdir -p "$RUN_DIR/ferretdb"
   start_process ferretdb ferretdb --handler=sqlite --sqlite-url="file:$RUN_DIR/ferretdb/" \
     --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$RUN_DIR/ferretdb" \
     --debug-addr=- --telemetry=disable --log-level=warn
+}
+
+start_backing_services() {
+  start_redis
+  start_ferretdb
   wait_until "Redis on port $REDIS_PORT" 20 redis_ready
   wait_until "FerretDB on port $MONGO_PORT" 60 mongo_ready
+}
+
+# start_api N PORT, start_worker N: one process each (the fault tests restart them by name).
+# NODE_FLAGS: extra flags for both (e.g. --cpu-prof).
+start_api() {
+  API_PORT="$2" start_process "api-$1" node ${NODE_FLAGS:-} "$ROOT/services/api/dist/server.js"
+}
+start_worker() {
+  WORKER_METRICS_PORT="$(worker_metrics_port "$1")" \
+    start_process "worker-$1" node ${NODE_FLAGS:-} "$ROOT/services/worker/dist/main.js"
 }
 
 start_app_services() {
   local i=0 port
   for port in $API_PORTS; do
     i=$((i + 1))
-    API_PORT="$port" start_process "api-$i" node ${NODE_FLAGS:-} "$ROOT/services/api/dist/server.js"
+    start_api "$i" "$port"
   done
-  for i in $(seq 1 "$WORKERS"); do
-    WORKER_METRICS_PORT="$(worker_metrics_port "$i")" \
-      start_process "worker-$i" node ${NODE_FLAGS:-} "$ROOT/services/worker/dist/main.js"
-  done
+  for i in $(seq 1 "$WORKERS"); do start_worker "$i"; done
   for port in $API_PORTS; do wait_until "API on port $port" 60 api_ready "$port"; done
   # The APIs have created the collections; index them the way FerretDB looks up by _id.
   python3 "$ROOT/scripts/lib/ferretdb-indexes.py" "$RUN_DIR/ferretdb" >>"$RUN_DIR/logs/ferretdb.log"

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PredictionRepository } from '@imagerec/shared';
+import { EXPIRED_REASON, PredictionRepository } from '@imagerec/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FilePart, postParts } from '../support/multipart.js';
 import { API_URL, NGINX_URL, WORKERS } from '../support/stack.js';
@@ -85,11 +85,17 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
     expect(predictions?.map((p) => p.index)).toContain(89);
   });
 
-  it('sync predict with timeoutMs=1 answers 202, and the job then completes', async () => {
+  it('sync predict with timeoutMs=1 answers 202; its job is skipped as expired, not run', async () => {
+    // The deadline passes before the job is even queued, so no worker takes it in time.
     const res = await post('/v1/predict?timeoutMs=1', [await uniqueImage('noise-timeout.png')]);
     expect(res.status).toBe(202);
     const view = await untilFinished(res.body.id as string);
-    expect(view.status).toBe('completed');
+    expect(view).toMatchObject({ status: 'failed', error: EXPIRED_REASON });
+    expect(view.predictions ?? []).toEqual([]);
+    expect(await repository.findByJobId(res.body.id as string)).toMatchObject({
+      status: 'failed',
+      error: EXPIRED_REASON,
+    });
   });
 
   it('20 images in one call all complete, in MongoDB and on the history page', async () => {

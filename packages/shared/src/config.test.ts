@@ -7,7 +7,13 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     expect(config.api.port).toBe(3000);
     expect(config.api.maxUploadBytes).toBe(10 * 1024 * 1024);
-    expect(config.worker).toEqual({ maxBatch: 16, maxBatchDelayMs: 0, intraOpThreads: 2 });
+    expect(config.worker).toEqual({
+      maxBatch: 16,
+      maxBatchDelayMs: 0,
+      intraOpThreads: 2,
+      lockMs: 5000,
+      stalledCheckMs: 5000,
+    });
     expect(config.api.cacheResults).toBe(true);
     expect(config.model.precision).toBe('int8');
   });
@@ -23,6 +29,20 @@ describe('loadConfig', () => {
     expect(config.api.port).toBe(3101);
     expect(config.api.cacheResults).toBe(false);
     expect(config.api.publicBaseUrl).toBe('https://x.io');
+  });
+
+  it('reads API keys and proxies as lists, and refuses a short key', () => {
+    const config = loadConfig({
+      API_KEYS: 'ci:0123456789abcdef0123, fedcba9876543210fedc',
+      TRUST_PROXY: '127.0.0.1, 10.0.0.0/8',
+    });
+    expect(config.security.apiKeys).toEqual([
+      { id: 'ci', secret: '0123456789abcdef0123' },
+      { id: null, secret: 'fedcba9876543210fedc' },
+    ]);
+    expect(config.api.trustProxy).toEqual(['127.0.0.1', '10.0.0.0/8']);
+    expect(loadConfig({}).security.apiKeys).toEqual([]);
+    expect(() => loadConfig({ API_KEYS: 'ci:short' })).toThrow('API_KEYS');
   });
 
   it('fails fast, naming every bad variable', () => {

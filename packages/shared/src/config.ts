@@ -6,6 +6,12 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
 
 /**
  * Every environment variable the services read, with its default and meaning.
@@ -29,6 +35,9 @@ export const envSchema = z.object({
     .startsWith('mongodb')
     .default('mongodb://127.0.0.1:27017/imagerec')
     .describe('MongoDB (or FerretDB) connection string; the database name is part of it'),
+  MONGO_TIMEOUT_MS: int(100, 60_000)
+    .default(500)
+    .describe('How long a MongoDB operation waits for a reachable server before it fails, ms'),
   QUEUE_NAME: z
     .string()
     .min(1)
@@ -47,6 +56,30 @@ export const envSchema = z.object({
   MAX_PIXELS: int(1, 1_000_000_000)
     .default(40_000_000)
     .describe('Largest decoded image, pixels (guards against decompression bombs)'),
+  MAX_QUEUE_DEPTH: int(1, 10_000_000)
+    .default(10_000)
+    .describe('Most jobs waiting in the queue; beyond it new uploads get 503 with Retry-After'),
+  API_KEYS: list
+    .default([])
+    .refine((keys) => keys.every((k) => (k.split(':').pop() ?? '').length >= 16), {
+      message: 'each key needs at least 16 characters',
+    })
+    .describe(
+      'API keys, comma-separated, each `id:secret` or a bare secret (16+ characters); empty: no key needed',
+    ),
+  RATE_LIMIT_MAX: int(0, 1_000_000)
+    .default(600)
+    .describe(
+      'Requests per RATE_LIMIT_WINDOW_MS per API key, or per client IP without keys; 0: no limit',
+    ),
+  RATE_LIMIT_WINDOW_MS: int(1000, 24 * 3600_000)
+    .default(60_000)
+    .describe('Window of the rate limit, ms'),
+  TRUST_PROXY: list
+    .default([])
+    .describe(
+      'Addresses or CIDRs of the reverse proxies whose X-Forwarded-For is believed (nginx); empty: none',
+    ),
   SYNC_TIMEOUT_MS: int(1, 600_000)
     .default(10_000)
     .describe('Default wait of a synchronous predict (timeoutMs), ms'),
@@ -100,6 +133,16 @@ export const envSchema = z.object({
   WORKER_METRICS_PORT: int(0, 65535)
     .default(9400)
     .describe("Port of the worker's /metrics, /healthz and /readyz listener; 0 picks a free one"),
+  JOB_LOCK_MS: int(1000, 600_000)
+    .default(5000)
+    .describe(
+      "A worker's lock on a job, renewed while it runs; a dead worker's jobs are free after it, ms",
+    ),
+  STALLED_CHECK_MS: int(1000, 600_000)
+    .default(5000)
+    .describe(
+      'How often workers look for jobs whose lock ran out (a dead worker) and queue them again, ms',
+    ),
   JOB_ATTEMPTS: int(1, 20).default(5).describe('Attempts of a job that fails on a transient fault'),
 });
 
@@ -116,7 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     redis: { url: e.REDIS_URL },
-    mongo: { url: e.MONGODB_URL },
+    mongo: { url: e.MONGODB_URL, timeoutMs: e.MONGO_TIMEOUT_MS },
     queue: { name: e.QUEUE_NAME, attempts: e.JOB_ATTEMPTS, pixelsTtlS: e.PIXELS_TTL_S },
     api: {
       host: e.API_HOST,
@@ -125,10 +168,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxUploadBytes: e.MAX_UPLOAD_BYTES,
       maxFiles: e.MAX_FILES,
       maxPixels: e.MAX_PIXELS,
+      maxQueueDepth: e.MAX_QUEUE_DEPTH,
+      trustProxy: e.TRUST_PROXY,
       syncTimeoutMs: e.SYNC_TIMEOUT_MS,
       syncTimeoutMaxMs: e.SYNC_TIMEOUT_MAX_MS,
       longPollMaxMs: e.LONG_POLL_MAX_MS,
       cacheResults: e.CACHE_RESULTS,
+    },
+    security: {
+      apiKeys: e.API_KEYS.map((entry) => {
+        const at = entry.lastIndexOf(':');
+        return at > 0
+          ? { id: entry.slice(0, at), secret: entry.slice(at + 1) }
+          : { id: null, secret: entry };
+      }),
+      rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
     },
     results: { cacheTtlS: e.CACHE_TTL_S, retentionDays: e.RESULTS_RETENTION_DAYS },
     model: { dir: e.MODEL_DIR, mirrorDir: e.MODEL_MIRROR_DIR, precision: e.MODEL_PRECISION },
@@ -136,6 +190,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxBatch: e.MAX_BATCH,
       maxBatchDelayMs: e.MAX_BATCH_DELAY_MS,
       intraOpThreads: e.INTRA_OP_THREADS,
+      lockMs: e.JOB_LOCK_MS,
+      stalledCheckMs: e.STALLED_CHECK_MS,
     },
     workerOps: { host: e.WORKER_METRICS_HOST, port: e.WORKER_METRICS_PORT },
   };

@@ -1,29 +1,43 @@
-/** The catalog of errors a client can be told about, each with its HTTP status. */
+/**
+ * The catalog of errors a client can be told about, each with its HTTP status; errors a
+ * client should retry carry how long to wait (the Retry-After header), seconds.
+ */
 export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'The request is malformed' },
   NO_IMAGE: { status: 400, message: 'No file in the form field "image"' },
   TOO_MANY_FILES: { status: 400, message: 'Too many files in one request' },
+  UNAUTHORIZED: { status: 401, message: 'A valid API key is required (Authorization: Bearer)' },
   NOT_FOUND: { status: 404, message: 'Not found' },
   JOB_NOT_FOUND: { status: 404, message: 'No job with this id' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The upload is larger than the limit' },
   UNSUPPORTED_FORMAT: { status: 415, message: 'The file is not an image format we read' },
   UNDECODABLE_IMAGE: { status: 422, message: 'The image could not be decoded' },
   TOO_MANY_PIXELS: { status: 422, message: 'The image has more pixels than the limit' },
   INFERENCE_FAILED: { status: 422, message: 'The image could not be classified' },
-  SERVICE_UNAVAILABLE: { status: 503, message: 'A backing service is unavailable' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; slow down', retryAfterS: 1 },
+  SERVICE_UNAVAILABLE: {
+    status: 503,
+    message: 'A backing service is unavailable',
+    retryAfterS: 5,
+  },
+  QUEUE_FULL: { status: 503, message: 'Too many jobs are waiting; retry later', retryAfterS: 2 },
   INTERNAL: { status: 500, message: 'Internal server error' },
-} as const satisfies Record<string, { status: number; message: string }>;
+} as const satisfies Record<string, { status: number; message: string; retryAfterS?: number }>;
 
 export type ErrorCode = keyof typeof ERRORS;
 
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  readonly retryAfterS: number | undefined;
 
   constructor(code: ErrorCode, message: string = ERRORS[code].message, options?: ErrorOptions) {
     super(message, options);
     this.name = 'AppError';
     this.code = code;
     this.status = ERRORS[code].status;
+    const entry = ERRORS[code];
+    this.retryAfterS = 'retryAfterS' in entry ? entry.retryAfterS : undefined;
   }
 }

@@ -42,7 +42,15 @@ export interface ClassifyJobData {
   acceptedAt: number;
   /** The id of the HTTP request that uploaded it (nginx's X-Request-Id), for tracing it in logs. */
   requestId?: string;
+  /**
+   * Epoch ms after which nobody waits for the answer (a synchronous predict's timeoutMs):
+   * a worker that takes the job later skips it and marks it expired.
+   */
+  deadline?: number;
 }
+
+/** The failure reason of a job skipped because its deadline had passed. */
+export const EXPIRED_REASON = 'Expired: its deadline passed before a worker took it';
 
 export interface Prediction {
   index: number;

@@ -3,12 +3,13 @@ import { hostname } from 'node:os';
 import multipart, { ajvFilePlugin } from '@fastify/multipart';
 import type { AppConfig } from '@imagerec/shared';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { registerErrorHandlers } from './errors/error-handler.js';
+import { frameworkErrors, registerErrorHandlers } from './errors/error-handler.js';
 import { backendsPlugin } from './plugins/backends.plugin.js';
 import { docsPlugin } from './plugins/docs.plugin.js';
 import { gracefulClosePlugin } from './plugins/graceful-close.plugin.js';
 import { metricsPlugin } from './plugins/metrics.plugin.js';
 import { queueBoardPlugin } from './plugins/queue-board.plugin.js';
+import { securityPlugin } from './plugins/security.plugin.js';
 import { assetsRoutes } from './routes/assets.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { historyRoutes } from './routes/history.routes.js';
@@ -30,11 +31,19 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     ajv: { plugins: [ajvFilePlugin] },
+    frameworkErrors,
+    // The client address comes from X-Forwarded-For only when nginx (TRUST_PROXY) sent it.
+    trustProxy: config.api.trustProxy.length > 0 ? config.api.trustProxy : false,
   });
   app.decorate('config', config);
+  // Before any plugin: each plugin's context keeps the error handler it was registered under.
+  registerErrorHandlers(app);
 
   await app.register(multipart, {
     attachFieldsToBody: true,
+    // An image part sent without a filename is still the file, not a text field.
+    isPartAFile: (field, contentType, filename) =>
+      field === 'image' || filename !== undefined || contentType === 'application/octet-stream',
     limits: {
       fileSize: config.api.maxUploadBytes,
       files: config.api.maxFiles,
@@ -42,6 +51,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
       parts: config.api.maxFiles + 10,
     },
   });
+  await app.register(securityPlugin);
   await app.register(docsPlugin);
   await app.register(metricsPlugin);
   // Before the backends: its preClose hook must run before theirs answers the long-polls.
@@ -53,7 +63,6 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id).header('x-instance', instance);
   });
-  registerErrorHandlers(app);
 
   await app.register(healthRoutes);
   await app.register(jobsRoutes);

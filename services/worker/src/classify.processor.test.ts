@@ -1,5 +1,6 @@
 import {
   type ClassifyJobData,
+  EXPIRED_REASON,
   MODEL_SPEC,
   modelInfo,
   type PixelStore,
@@ -220,5 +221,30 @@ describe('ClassifyProcessor', () => {
       (await value(t.metrics.mongoWriteDuration, 'imagerec_mongo_write_duration_seconds_count'))
         ?.value,
     ).toBe(1);
+  });
+
+  it('skips a job whose deadline has passed: no inference, failed for good as expired', async () => {
+    const t = setup();
+    t.withPixels('late');
+    t.withPixels('on-time');
+    const late = t.processor
+      .process(job('late', { ...data(), deadline: Date.now() - 1 }))
+      .catch((e: unknown) => e);
+    const onTime = t.processor.process(
+      job('on-time', { ...data(), deadline: Date.now() + 60_000 }),
+    );
+    expect(await late).toBeInstanceOf(UnrecoverableError);
+    expect((await onTime).predictions).toHaveLength(3);
+    expect(t.classify).toHaveBeenCalledTimes(1);
+    expect(t.classify.mock.calls[0]?.[0]).toHaveLength(1);
+    expect(t.processor.expired).toBe(1);
+    expect(t.stored).toContainEqual(
+      expect.objectContaining({
+        jobId: 'late',
+        status: PredictionStatus.Failed,
+        error: EXPIRED_REASON,
+      }),
+    );
+    expect(t.pixels.size).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import {
   type ClassifyJobData,
   type ClassifyResult,
+  EXPIRED_REASON,
   MetricLabel,
   MODEL_SPEC,
   type ModelInfo,
@@ -71,10 +72,13 @@ const isFinalFailure = (job: ClassifyJob, err: unknown) =>
 /**
  * The BullMQ processor: gathers jobs into batches, one inference call and one results write per
  * batch. A job completes only after its result is stored; a store fault fails the batch's jobs
- * with a plain Error so BullMQ retries them. Missing or malformed pixels fail a job for good.
+ * with a plain Error so BullMQ retries them. Missing or malformed pixels fail a job for good,
+ * and so does a deadline that passed before the job was taken (it is marked expired).
  */
 export class ClassifyProcessor {
   private readonly batcher: Batcher<BatchItem, InferredItem>;
+  /** Jobs skipped because their deadline had passed when this worker took them. */
+  expired = 0;
 
   constructor(private readonly opts: ClassifyProcessorOptions) {
     this.batcher = new Batcher({
@@ -95,6 +99,16 @@ export class ClassifyProcessor {
         const done = await this.storedResult(jobId);
         if (done) return done;
         throw new UnrecoverableError('The preprocessed image is missing (expired?)');
+      }
+      // Nobody waits for this answer any more: no compute spent on it, and it fails for good.
+      if (job.data.deadline !== undefined && Date.now() > job.data.deadline) {
+        this.expired++;
+        this.opts.metrics?.jobsExpired.inc();
+        log.info(
+          { lateMs: Date.now() - job.data.deadline, expired: this.expired },
+          'job expired before a worker took it',
+        );
+        throw new UnrecoverableError(EXPIRED_REASON);
       }
       checkPixels(pixels);
       const { result, stored } = await this.batcher.add({ jobId, data: job.data, pixels });

@@ -157,6 +157,11 @@ export async function createWorkerService(
     closers.push(() => processor.close());
 
     const consumer: ClassifyWorker = new Worker(config.queue.name, processor.process, {
+      // A killed worker's jobs go back to the queue within lockMs + stalledCheckMs, not a minute;
+      // a job may stall twice (two workers lost under it) before it fails.
+      lockDuration: config.worker.lockMs,
+      stalledInterval: config.worker.stalledCheckMs,
+      maxStalledCount: 2,
       ...opts.worker,
       connection,
       // A batch gathering while one is in inference and another being stored.

@@ -118,9 +118,16 @@ export class PredictionRepository {
     private readonly retentionDays: number | undefined,
   ) {}
 
+  /**
+   * `config.mongo.timeoutMs` bounds how long an operation waits while MongoDB is unreachable;
+   * commands are not buffered, so an outage fails fast instead of stalling requests.
+   */
   static async connect(config: RepositoryConfig): Promise<PredictionRepository> {
     const connection = await mongoose
-      .createConnection(config.mongo.url, { serverSelectionTimeoutMS: 5000 })
+      .createConnection(config.mongo.url, {
+        serverSelectionTimeoutMS: config.mongo.timeoutMs,
+        bufferCommands: false,
+      })
       .asPromise();
     let redis: Redis | undefined;
     try {

@@ -1,5 +1,13 @@
 import { AppError, ERRORS, type ErrorCode } from '@imagerec/shared';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { renderErrorPage } from '../views/error.page.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route serves a browser page: its errors are HTML too. */
+    htmlErrors?: boolean;
+  }
+}
 
 /** Framework and plugin error codes, mapped onto the catalog. */
 const FRAMEWORK_CODES: Record<string, ErrorCode> = {
@@ -11,8 +19,13 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'NO_IMAGE',
 };
 
+/** Redis (ioredis) and MongoDB (driver, mongoose) faults that mean "down for now", not "broken". */
 const UNAVAILABLE =
-  /ECONNREFUSED|Connection is closed|MongoServerSelectionError|MongoNetworkError|MaxRetriesPerRequest|Stream isn't writeable/;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|ServerSelectionError|MongoNetwork|MongoNotConnected|MongoPoolCleared|MongoTopologyClosed|buffering timed out|Client must be connected|MaxRetriesPerRequest|Stream isn't writeable|Command timed out/;
+
+/** The multipart parser's (busboy's) errors carry no code, only these messages. */
+const MALFORMED_MULTIPART =
+  /^(Multipart: Boundary not found|Unexpected end of (form|multipart data)|Malformed part header)/;
 
 function toAppError(err: FastifyError): AppError {
   if (err instanceof AppError) return err;
@@ -31,6 +44,9 @@ function toAppError(err: FastifyError): AppError {
     if (missingImage) return new AppError('NO_IMAGE', undefined, { cause: err });
     return new AppError('BAD_REQUEST', err.message, { cause: err });
   }
+  if (MALFORMED_MULTIPART.test(err.message)) {
+    return new AppError('BAD_REQUEST', 'The multipart body is malformed', { cause: err });
+  }
   if (UNAVAILABLE.test(`${err.name} ${err.message}`))
     return new AppError('SERVICE_UNAVAILABLE', undefined, { cause: err });
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
@@ -39,26 +55,70 @@ function toAppError(err: FastifyError): AppError {
   return new AppError('INTERNAL', undefined, { cause: err });
 }
 
-/** One error shape for every route: {"error":{"code","message"}}; internals never leave on 5xx. */
+/** One error shape for every route: {"error":{"code","message"}} (an HTML page on browser pages). */
+function sendError(request: FastifyRequest, reply: FastifyReply, appError: AppError) {
+  // The rate limit sets its own, from the time left in its window.
+  if (appError.retryAfterS && !reply.hasHeader('retry-after')) {
+    reply.header('retry-after', String(appError.retryAfterS));
+  }
+  reply.status(appError.status);
+  if (request.routeOptions.config?.htmlErrors) {
+    return reply
+      .type('text/html; charset=utf-8')
+      .send(renderErrorPage(appError.status, appError.code, appError.message));
+  }
+  return reply.send({ error: { code: appError.code, message: appError.message } });
+}
+
+/** Router-level faults (a malformed or overlong path) in the catalog's shape, not Fastify's. */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  request.log.info({ code: err.code, reason: err.message }, 'request refused');
+  return sendError(request, reply, new AppError('BAD_REQUEST', err.message, { cause: err }));
+}
+
+/** One error handler for every route; internals never leave on 5xx. */
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const appError = toAppError(err);
-    if (appError.status >= 500) {
+    if (appError.code === 'INTERNAL') {
       request.log.error({ err, url: request.url, method: request.method }, 'request failed');
+    } else if (appError.status >= 500) {
+      // Outages and a full queue: expected under faults, told to the client as retry-later.
+      const cause = appError.cause instanceof Error ? appError.cause.message : undefined;
+      request.log.warn({ code: appError.code, reason: appError.message, cause }, 'request refused');
     } else {
       request.log.info({ code: appError.code, msg: appError.message }, 'request refused');
     }
-    return reply
-      .status(appError.status)
-      .send({ error: { code: appError.code, message: appError.message } });
+    return sendError(request, reply, appError);
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({
-      error: {
-        code: 'NOT_FOUND',
-        message: `No route ${request.method} ${request.url.split('?')[0]}`,
-      },
-    }),
-  );
+  // Every route's path pattern and methods, so a known path asked with another method gets 405.
+  const routes: { pattern: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (route) => {
+    const source = route.url
+      .split('/')
+      .map((segment) =>
+        segment.startsWith(':')
+          ? '[^/]+'
+          : segment === '*'
+            ? '.*'
+            : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+      )
+      .join('/');
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    routes.push({ pattern: new RegExp(`^${source}$`), methods });
+  });
+
+  const unrouted = (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => r.methods));
+    if (allowed.size === 0) return new AppError('NOT_FOUND', `No route ${request.method} ${path}`);
+    reply.header('allow', [...allowed].sort().join(', '));
+    return new AppError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}`);
+  };
+  // Answered before any body is read: a request no route takes has nothing to upload.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) throw unrouted(request, reply);
+  });
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, unrouted(request, reply)));
 }

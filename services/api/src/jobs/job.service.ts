@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   type AppConfig,
+  AppError,
   CacheResult,
   type ClassifyJobData,
   type ClassifyQueue,
@@ -57,10 +58,19 @@ export interface SubmitOptions {
   ids?: string[];
   /** The HTTP request's id, carried into the job so the worker's log lines name it too. */
   requestId?: string;
+  /** Epoch ms after which nobody waits for the answer (a synchronous predict). */
+  deadline?: number;
+}
+
+/** What the service counts, for logs and metrics. */
+export interface JobServiceStats {
+  /** Submissions refused because more than MAX_QUEUE_DEPTH jobs were waiting. */
+  admissionRefused: number;
 }
 
 /** Accepting uploads and answering for their jobs, from Redis while they live there, then MongoDB. */
 export class JobService {
+  readonly stats: JobServiceStats = { admissionRefused: 0 };
   /** The model this API's results are cached under; workers are configured alike. */
   private readonly model: ModelInfo;
 
@@ -69,11 +79,32 @@ export class JobService {
   }
 
   /**
+   * Admission control: a submission that would take the waiting jobs past MAX_QUEUE_DEPTH is
+   * refused at once (503, Retry-After), so a backlog stays bounded instead of growing without end.
+   */
+  private async admit(count: number): Promise<void> {
+    const waiting = await this.deps.queue.queue.getJobCountByTypes(
+      'wait',
+      'prioritized',
+      'delayed',
+    );
+    if (waiting + count > this.deps.config.api.maxQueueDepth) {
+      this.stats.admissionRefused++;
+      this.deps.metrics.jobsRefused.inc({ [MetricLabel.Reason]: 'QUEUE_FULL' });
+      throw new AppError(
+        'QUEUE_FULL',
+        `${waiting} jobs are waiting (at most ${this.deps.config.api.maxQueueDepth}); retry later`,
+      );
+    }
+  }
+
+  /**
    * Every upload is checked and preprocessed before anything is queued: one bad file
    * refuses the whole request and nothing of it is accepted.
    */
   async submit(uploads: Upload[], opts: SubmitOptions): Promise<SubmittedJob[]> {
     const { config, queue, repository, metrics } = this.deps;
+    await this.admit(uploads.length);
     const acceptedAt = Date.now();
     const prepared = await Promise.all(
       uploads.map(async ({ filename, bytes }, i) => ({
@@ -130,6 +161,7 @@ export class JobService {
           topK: opts.topK,
           acceptedAt,
           ...(opts.requestId && { requestId: opts.requestId }),
+          ...(opts.deadline !== undefined && { deadline: opts.deadline }),
         },
       });
     }
@@ -191,6 +223,14 @@ export class JobService {
     return jobs.filter((j) => j !== null);
   }
 
+  /** The job's WebP thumbnail: in its queue entry from acceptance on, in MongoDB once finished. */
+  async thumbnail(id: string): Promise<Buffer | null> {
+    const job = await this.deps.queue.queue.getJob(id);
+    if (job?.data.thumbnail) return Buffer.from(job.data.thumbnail, 'base64');
+    const record = await this.deps.repository.findByJobId(id);
+    return record?.thumbnail ?? null;
+  }
+
   /**
    * The job's view once it has finished, or its current view when `waitMs` runs out.
    * Each round registers its waiter before reading the state, so no change slips between.
@@ -241,6 +281,7 @@ export class JobService {
         priority: JobPriority.Interactive,
         ids: [id],
         requestId,
+        deadline: Date.now() + timeoutMs,
       });
     } catch (err) {
       waiter.cancel();

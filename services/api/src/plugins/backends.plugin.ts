@@ -12,6 +12,10 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { JobService } from '../jobs/job.service.js';
 import { JobWaiters } from '../jobs/job-waiters.js';
+import { InFlightTracker } from './in-flight.tracker.js';
+
+/** How long shutdown lets running handlers finish before it closes their connections. */
+const DRAIN_TIMEOUT_MS = 10_000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,12 +39,16 @@ export const backendsPlugin = fp(
   async (app: FastifyInstance) => {
     const { config } = app;
     const redis = createRedis(config.redis.url, { failFast: true });
+    // ioredis reconnects by itself; requests meanwhile answer 503.
+    redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
     const queue = new ClassifyQueue(redis, config.queue);
     const repository = await PredictionRepository.connect(config);
     const waiters = new JobWaiters();
-    const events = new QueueEvents(config.queue.name, {
-      connection: createRedis(config.redis.url),
+    const eventsConnection = createRedis(config.redis.url);
+    eventsConnection.on('error', () => {
+      // Reported once by QueueEvents' own error event below; ioredis reconnects by itself.
     });
+    const events = new QueueEvents(config.queue.name, { connection: eventsConnection });
     // A completed event carries the result, so a waiting predict needs no read of its own.
     events.on('completed', ({ jobId, returnvalue }) =>
       waiters.notify(jobId, {
@@ -69,9 +77,30 @@ export const backendsPlugin = fp(
       mongo: () => repository.ping(),
     });
 
-    // Before the server waits for open requests: long-polls answer now instead of running out.
-    app.addHook('preClose', async () => waiters.stop());
+    // Every route registered after this plugin: shutdown waits for its running handlers.
+    const inFlight = new InFlightTracker();
+    app.addHook('onRoute', (route) => {
+      const handler = route.handler;
+      route.handler = function (request, reply) {
+        return inFlight.track(() => handler.call(this, request, reply));
+      };
+    });
+
+    // Before the server waits for open requests: long-polls answer now instead of running out,
+    // and their keep-alive connections close after the answer instead of holding shutdown open.
+    let closing = false;
+    app.addHook('preClose', async () => {
+      closing = true;
+      waiters.stop();
+    });
+    app.addHook('onSend', async (_request, reply) => {
+      if (closing) reply.header('connection', 'close');
+    });
     app.addHook('onClose', async () => {
+      // A woken long-poll still reads its job's state; closing Redis under it would answer 503.
+      if (!(await inFlight.drained(DRAIN_TIMEOUT_MS))) {
+        app.log.warn({ inFlight: inFlight.size }, 'closing with requests still running');
+      }
       await events.close();
       await queue.close();
       await repository.close();

@@ -2,6 +2,61 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { errorSchema } from '../schemas/common.schema.js';
+
+/** The media types an upload's `image` part may have (the bytes decide; this guides clients). */
+const IMAGE_MEDIA_TYPES = [
+  'image/jpeg',
+  'image/png',
+  'image/webp',
+  'image/gif',
+  'image/tiff',
+  'image/avif',
+  'image/bmp',
+];
+
+/** Routes probes use: no key, no rate limit. */
+const OPEN_PATHS = new Set(['/health']);
+
+interface Operation {
+  requestBody?: { required?: boolean; content?: Record<string, { encoding?: object }> };
+  responses?: Record<string, { description: string; content?: Record<string, object> }>;
+  security?: object[];
+}
+
+/**
+ * What the route schemas cannot say: which media types the upload part takes, and the answers
+ * every guarded route can give (401 without a key when API_KEYS is set, 429 past the rate
+ * limit), as JSON, or as HTML on the HTML page.
+ */
+function completeOperations(paths: Record<string, Record<string, Operation>>, keys: boolean) {
+  for (const [path, operations] of Object.entries(paths)) {
+    for (const operation of Object.values(operations)) {
+      const form = operation.requestBody?.content?.['multipart/form-data'];
+      if (form && operation.requestBody) {
+        // The upload is the request: without it there is nothing to do (400 NO_IMAGE).
+        operation.requestBody.required = true;
+        form.encoding = { image: { contentType: IMAGE_MEDIA_TYPES.join(', ') } };
+      }
+      if (OPEN_PATHS.has(path)) continue;
+      const html = Boolean(operation.responses?.['200']?.content?.['text/html']);
+      const answer = (
+        description: string,
+      ): { description: string; content: Record<string, object> } => ({
+        description,
+        content: html
+          ? { 'text/html': { schema: { type: 'string' } } }
+          : { 'application/json': { schema: errorSchema } },
+      });
+      operation.responses = {
+        ...operation.responses,
+        ...(keys && { 401: answer('No valid API key (Authorization: Bearer)') }),
+        429: answer('Rate limit exceeded; see Retry-After'),
+      };
+      if (keys) operation.security = [{ bearer: [] }];
+    }
+  }
+}
 
 /** OpenAPI 3 generated from the route schemas, at /docs (UI) and /docs/json. */
 export const docsPlugin = fp(
@@ -16,12 +71,24 @@ export const docsPlugin = fp(
             'long-polling, or a synchronous call with a timeout.',
           version: '1.0.0',
         },
+        ...(app.config.security.apiKeys.length > 0 && {
+          components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+        }),
         tags: [
           { name: 'jobs', description: 'Asynchronous classification' },
           { name: 'predict', description: 'Synchronous classification with a timeout' },
           { name: 'history', description: 'Past predictions' },
           { name: 'health', description: 'Liveness and readiness' },
         ],
+      },
+      transformObject: (documentObject) => {
+        if (!('openapiObject' in documentObject)) return documentObject.swaggerObject;
+        const { openapiObject } = documentObject;
+        completeOperations(
+          (openapiObject.paths ?? {}) as Record<string, Record<string, Operation>>,
+          app.config.security.apiKeys.length > 0,
+        );
+        return openapiObject;
       },
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -23,6 +23,11 @@ const pageQuery = {
   },
 } as const;
 
+const htmlResponse = (description: string) => ({
+  description,
+  content: { 'text/html': { schema: { type: 'string' } } },
+});
+
 type PageRequest = { Querystring: { limit: number; before?: string } };
 type HtmlPageRequest = { Querystring: { limit: number; before?: string; pending?: string } };
 
@@ -113,10 +118,12 @@ export async function historyRoutes(app: FastifyInstance) {
         },
         produces: ['text/html'],
         response: {
-          200: { description: 'HTML page', type: 'string' },
-          ...errorResponses(400, 503),
+          200: htmlResponse('The history page'),
+          400: htmlResponse('A bad query value: an HTML error page'),
+          503: htmlResponse('Redis or MongoDB unavailable: an HTML error page'),
         },
       },
+      config: { htmlErrors: true },
     },
     async (request, reply) => {
       const { limit, before, pending } = request.query;

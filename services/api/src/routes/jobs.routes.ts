@@ -94,22 +94,24 @@ export async function jobsRoutes(app: FastifyInstance) {
     {
       schema: {
         tags: ['jobs'],
-        summary: 'The small WebP preview kept for a finished job (the upload itself is not kept)',
+        summary: "A job's small WebP preview, from acceptance on (the upload itself is not kept)",
         params: idParams,
-        produces: ['image/webp'],
         response: {
-          200: { description: 'WebP image', type: 'string', format: 'binary' },
-          ...errorResponses(404),
+          200: {
+            description: 'WebP image',
+            content: { 'image/webp': { schema: { type: 'string', format: 'binary' } } },
+          },
+          ...errorResponses(400, 404, 503),
         },
       },
     },
     async (request, reply) => {
-      const record = await app.repository.findByJobId(request.params.id);
-      if (!record?.thumbnail) throw new AppError('NOT_FOUND', 'No thumbnail for this job');
+      const thumbnail = await app.jobs.thumbnail(request.params.id);
+      if (!thumbnail) throw new AppError('NOT_FOUND', 'No thumbnail for this job');
       return reply
         .type('image/webp')
         .header('cache-control', 'public, max-age=86400, immutable')
-        .send(record.thumbnail);
+        .send(thumbnail);
     },
   );
 }

@@ -1,0 +1,38 @@
+"""Schemathesis hooks: an upload part declared as image/jpeg, image/png, ... gets a real image of
+that type (random size, mode and pixels), so positive tests send what the contract promises
+to accept. Other bodies, and every negative test, are schemathesis's own."""
+import io
+
+import schemathesis
+from hypothesis import strategies as st
+from PIL import Image
+
+# Media type -> Pillow format and the pixel modes it writes.
+FORMATS = {
+    "image/jpeg": ("JPEG", ["RGB", "L", "CMYK"]),
+    "image/png": ("PNG", ["RGB", "RGBA", "L", "LA", "I;16"]),
+    "image/webp": ("WEBP", ["RGB", "RGBA"]),
+    "image/gif": ("GIF", ["RGB", "L"]),
+    "image/tiff": ("TIFF", ["RGB", "L"]),
+    "image/bmp": ("BMP", ["RGB", "L"]),
+}
+
+
+def images(fmt: str, modes: list[str]) -> st.SearchStrategy[bytes]:
+    @st.composite
+    def draw_image(draw) -> bytes:
+        width = draw(st.integers(min_value=1, max_value=96))
+        height = draw(st.integers(min_value=1, max_value=96))
+        mode = draw(st.sampled_from(modes))
+        rnd = draw(st.randoms(use_true_random=False))
+        image = Image.new(mode, (width, height))
+        image.frombytes(rnd.randbytes(len(image.tobytes())))
+        out = io.BytesIO()
+        image.save(out, format=fmt)
+        return out.getvalue()
+
+    return draw_image()
+
+
+for media_type, (fmt, modes) in FORMATS.items():
+    schemathesis.openapi.media_type(media_type, images(fmt, modes))

@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { createRedis } from '@imagerec/shared';
+import { Queue } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filePart, multipartBody } from '../../../tests/support/multipart.js';
+import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
+import { buildApp } from '../src/app.js';
+
+const KEY = 'ci-secret-0123456789abcdef';
+const OTHER_KEY = 'other-secret-0123456789';
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+describe('API component: API keys, rate limits, security headers', () => {
+  const apps: FastifyInstance[] = [];
+  const build = async (env: Record<string, string>) => {
+    const app = await buildApp(testConfig(env));
+    apps.push(app);
+    return app;
+  };
+
+  afterAll(async () => {
+    for (const app of apps) {
+      const queue = new Queue(app.config.queue.name, {
+        connection: createRedis(app.config.redis.url),
+      });
+      await app.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await app.repository.dropDatabase().catch(() => {});
+    }
+  });
+
+  describe('with API_KEYS set', () => {
+    let app: FastifyInstance;
+    beforeAll(async () => {
+      app = await build({ API_KEYS: `ci:${KEY},${OTHER_KEY}`, RATE_LIMIT_MAX: '0' });
+    });
+
+    it.each([
+      ['GET', '/v1/predictions'],
+      ['GET', '/v1/jobs/some-id'],
+      ['GET', '/v1/jobs/some-id/thumbnail'],
+      ['POST', '/v1/jobs'],
+      ['POST', '/v1/predict'],
+      ['POST', '/predict'],
+      ['GET', '/'],
+      ['GET', '/docs'],
+      ['GET', '/docs/json'],
+    ] as const)('refuses %s %s without a valid key: 401', async (method, url) => {
+      for (const headers of [{}, bearer('wrong-key-0123456789'), { authorization: KEY }]) {
+        const res = await app.inject({ method, url, headers });
+        expect(res.statusCode).toBe(401);
+        expect(res.headers['www-authenticate']).toBe('Bearer');
+        // The history page answers its errors as HTML, everything else as JSON.
+        if (url === '/') expect(res.body).toContain('UNAUTHORIZED');
+        else expect(res.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+      }
+    });
+
+    it('serves a request that carries a configured key, named or bare', async () => {
+      for (const key of [KEY, OTHER_KEY]) {
+        const res = await app.inject({ url: '/v1/predictions', headers: bearer(key) });
+        expect(res.statusCode).toBe(200);
+      }
+      const body = await multipartBody([filePart(join(IMAGES_DIR, 'cat.png'))]);
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/jobs',
+        payload: body.payload,
+        headers: { ...body.headers, ...bearer(KEY) },
+      });
+      expect(res.statusCode).toBe(202);
+    });
+
+    it('keeps the health endpoint open', async () => {
+      expect((await app.inject({ url: '/health' })).statusCode).toBe(200);
+    });
+  });
+
+  describe('rate limits', () => {
+    it('answers 429 with Retry-After past the limit, per key, shared by every replica', async () => {
+      const env = { API_KEYS: `a:${KEY},b:${OTHER_KEY}`, RATE_LIMIT_MAX: '4' };
+      const first = await build(env);
+      // The second replica shares the first's queue, so the same Redis keys.
+      const second = await buildApp({ ...first.config, api: { ...first.config.api, port: 1 } });
+      apps.push(second);
+      const codes = [];
+      for (let i = 0; i < 5; i++) {
+        const app = i % 2 === 0 ? first : second;
+        codes.push((await app.inject({ url: '/v1/predictions', headers: bearer(KEY) })).statusCode);
+      }
+      expect(codes).toEqual([200, 200, 200, 200, 429]);
+      const limited = await second.inject({ url: '/v1/predictions', headers: bearer(KEY) });
+      expect(limited.statusCode).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(limited.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+      // Another key has its own budget; probes are never limited.
+      expect(
+        (await first.inject({ url: '/v1/predictions', headers: bearer(OTHER_KEY) })).statusCode,
+      ).toBe(200);
+      expect((await first.inject({ url: '/health' })).statusCode).toBe(200);
+    });
+
+    it('limits per client address, taken from X-Forwarded-For only when nginx sent it', async () => {
+      const trusting = await build({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '127.0.0.1' });
+      const viaNginx = (client: string) =>
+        trusting.inject({ url: '/v1/predictions', headers: { 'x-forwarded-for': client } });
+      const a = [
+        await viaNginx('203.0.113.1'),
+        await viaNginx('203.0.113.1'),
+        await viaNginx('203.0.113.1'),
+      ];
+      expect(a.map((r) => r.statusCode)).toEqual([200, 200, 429]);
+      expect((await viaNginx('203.0.113.2')).statusCode).toBe(200);
+
+      // Not from the trusted proxy: a forged header does not buy a fresh budget.
+      const direct = await build({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '10.9.9.9' });
+      const forged = [];
+      for (let i = 0; i < 3; i++) {
+        forged.push(
+          (
+            await direct.inject({
+              url: '/v1/predictions',
+              headers: { 'x-forwarded-for': `198.51.100.${i}` },
+            })
+          ).statusCode,
+        );
+      }
+      expect(forged).toEqual([200, 200, 429]);
+    });
+  });
+
+  describe('security headers', () => {
+    let app: FastifyInstance;
+    beforeAll(async () => {
+      app = await build({ RATE_LIMIT_MAX: '0' });
+    });
+
+    it('sends a CSP that allows exactly the history page inline style', async () => {
+      const page = await app.inject({ url: '/' });
+      const csp = String(page.headers['content-security-policy']);
+      expect(csp).toContain("default-src 'self'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).not.toContain('unsafe-inline');
+      const style = /<style>([\s\S]*?)<\/style>/.exec(page.body)?.[1] ?? '';
+      const hash = createHash('sha256').update(style).digest('base64');
+      expect(csp).toContain(`'sha256-${hash}'`);
+      expect(page.headers['x-content-type-options']).toBe('nosniff');
+      expect(page.headers['x-frame-options']).toBeDefined();
+    });
+
+    it('serves Swagger UI with scripts and styles from its own origin only', async () => {
+      const ui = await app.inject({ url: '/docs/' });
+      expect(ui.statusCode).toBe(200);
+      expect(ui.body).not.toMatch(/<script>(?!\s*<\/script>)|<style>|style="/);
+      expect(ui.headers['content-security-policy']).toContain("script-src 'self'");
+    });
+  });
+});
