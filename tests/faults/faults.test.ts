@@ -235,8 +235,9 @@ describe('faults with real processes', () => {
       }
     }
     expect(history.filter((h) => h.status === 503).length).toBeGreaterThan(0);
+    // An upload needs only Redis (queue, content cache), so uploads go on being accepted; their
+    // results wait in the workers' retries until MongoDB is back.
     expect(answers.filter((a) => a.status !== 202 && a.status !== 503)).toEqual([]);
-    expect(answers.filter((a) => a.status === 503).length).toBeGreaterThan(0);
     const ids = accepted(answers);
     const seconds = await allCompleted(ids, 90_000);
     log(`${ids.length} accepted jobs all stored ${seconds.toFixed(1)} s after MongoDB came back`);

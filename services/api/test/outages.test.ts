@@ -85,10 +85,9 @@ describe('API component: Redis or MongoDB unreachable, and a full queue', () => 
   it('answers 503 with Retry-After within a second while MongoDB is down, and recovers', async () => {
     await queue.drain();
     await mongoProxy.cut();
-    const { res, ms } = await upload();
-    expect(res.statusCode).toBe(503);
-    expect(res.headers['retry-after']).toMatch(/^\d+$/);
-    expect(ms).toBeLessThan(1500);
+    // An upload needs only Redis (the queue and the content cache): it is still accepted.
+    const { res } = await upload();
+    expect(res.statusCode).toBe(202);
     for (const url of ['/v1/predictions', '/', '/v1/jobs/no-such-job']) {
       const started = Date.now();
       const page = await app.inject({ url });
