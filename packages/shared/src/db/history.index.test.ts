@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { formatCursor, historyMember, pageBound, parseCursor } from './history.index.js';
+import {
+  CURSOR_PATTERN,
+  formatCursor,
+  historyMember,
+  pageBound,
+  parseCursor,
+} from './history.index.js';
 
 describe('history index keys', () => {
   it('orders members as text exactly as by (createdAt, job id)', () => {
@@ -19,15 +25,17 @@ describe('history index keys', () => {
   });
 
   it('round-trips a cursor, job ids with underscores included', () => {
-    const entry = { jobId: 'seed_1_x', createdAt: new Date('2026-11-25T16:58:22.556Z') };
-    expect(parseCursor(formatCursor(entry))).toEqual(entry);
+    for (const jobId of ['seed_1_x', '6d9448be-7bdc-444b-92f6-887f3534a7ed']) {
+      const entry = { jobId, createdAt: new Date('2026-11-25T16:58:22.556Z') };
+      const text = formatCursor(entry);
+      expect(text).toMatch(new RegExp(CURSOR_PATTERN));
+      expect(parseCursor(text)).toEqual(entry);
+    }
   });
 
-  it('takes a bare date as the page bound, and refuses what is neither', () => {
-    expect(parseCursor('2026-11-25T16:58:22.556Z')).toEqual({
-      createdAt: new Date('2026-11-25T16:58:22.556Z'),
-    });
-    for (const bad of ['yesterday', '2026-11-25T16:58:22.556Z_', '_id', '']) {
+  it('takes the milliseconds alone as the page bound, and refuses anything else', () => {
+    expect(parseCursor('1764089902556')).toEqual({ createdAt: new Date(1_764_089_902_556) });
+    for (const bad of ['yesterday', '2026-11-25T16:58:22.556Z', '1764089902556:', '123', '']) {
       expect(parseCursor(bad), bad).toBeUndefined();
     }
   });

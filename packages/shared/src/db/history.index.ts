@@ -9,7 +9,8 @@ export interface HistoryEntry {
 
 /**
  * Where a page of history ends: the last entry's createdAt and job id. As text (the API's
- * `next`), `<ISO date>_<job id>`; a bare ISO date also works and pages from before that instant.
+ * `next`), `<epoch ms, 13 digits>:<job id>`, the index's own member; the ms alone pages from
+ * before that instant.
  */
 export interface HistoryCursor {
   createdAt: Date;
@@ -25,18 +26,18 @@ export const historyMember = ({ jobId, createdAt }: HistoryEntry) =>
 
 const memberPrefix = (at: Date) => at.getTime().toString().padStart(MS_DIGITS, '0');
 
-export function formatCursor(entry: HistoryEntry): string {
-  return `${entry.createdAt.toISOString()}_${entry.jobId}`;
-}
+/** The text every cursor matches, and every text that matches is one (the API's schema). */
+export const CURSOR_PATTERN = '^[0-9]{13}(:[A-Za-z0-9._-]{1,100})?$';
+const CURSOR = new RegExp(CURSOR_PATTERN);
 
-/** Parses the API's `before`; undefined when it is neither a cursor nor a date. */
+export const formatCursor = (entry: HistoryEntry): string => historyMember(entry);
+
+/** Parses the API's `before`; undefined when it is not a cursor. */
 export function parseCursor(text: string): HistoryCursor | undefined {
-  const cut = text.indexOf('_');
-  const date = new Date(cut === -1 ? text : text.slice(0, cut));
-  if (Number.isNaN(date.getTime()) || date.getTime() < 0) return undefined;
-  const jobId = cut === -1 ? undefined : text.slice(cut + 1);
-  if (jobId === '') return undefined;
-  return jobId === undefined ? { createdAt: date } : { createdAt: date, jobId };
+  if (!CURSOR.test(text)) return undefined;
+  const createdAt = new Date(Number(text.slice(0, MS_DIGITS)));
+  const jobId = text.slice(MS_DIGITS + 1);
+  return jobId ? { createdAt, jobId } : { createdAt };
 }
 
 /** The exclusive upper bound of a page, in ZRANGE BYLEX terms. */

@@ -39,6 +39,8 @@ export const metricsPlugin = fp(
       {
         logLevel: 'warn',
         schema: {
+          // For Prometheus on the internal network, not for clients: nginx does not serve it.
+          hide: true,
           tags: ['health'],
           summary: 'Prometheus metrics of this API process',
           produces: ['text/plain'],

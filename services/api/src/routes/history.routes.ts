@@ -1,5 +1,6 @@
 import {
   AppError,
+  CURSOR_PATTERN,
   formatCursor,
   modelInfo,
   type PredictionRecord,
@@ -16,9 +17,10 @@ const pageQuery = {
     limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
     before: {
       type: 'string',
-      minLength: 1,
-      maxLength: 200,
-      description: "The previous page's `next`, or a date-time: the page starts right before it",
+      pattern: CURSOR_PATTERN,
+      description:
+        "The previous page's `next`: the page starts right after it. Epoch milliseconds alone " +
+        '(13 digits) start the page before that instant.',
     },
   },
 } as const;
@@ -37,7 +39,7 @@ export async function historyRoutes(app: FastifyInstance) {
   const page = async (limit: number, before?: string) => {
     const cursor = before === undefined ? undefined : parseCursor(before);
     if (before !== undefined && !cursor) {
-      throw new AppError('BAD_REQUEST', 'before must be a `next` value or a date-time');
+      throw new AppError('BAD_REQUEST', 'before must be a `next` value');
     }
     const records = await app.repository.listRecent(limit, cursor);
     const last = records.at(-1);

@@ -111,10 +111,14 @@ export const topKQuery = {
 } as const;
 
 /** The multipart body, for validation and for the OpenAPI document. */
+/** Form field names the multipart parser refuses (400): they would overwrite Object's own. */
+const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype);
+
 export const imageUploadBody = (description: string, multiple: boolean) =>
   ({
     type: 'object',
     required: ['image'],
+    propertyNames: { not: { enum: PROTOTYPE_NAMES } },
     properties: {
       image: multiple
         ? { anyOf: [{ isFile: true }, { type: 'array', items: { isFile: true } }], description }
