@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { EXPIRED_REASON } from '@imagerec/shared';
 import { describe, expect, it } from 'vitest';
 import { type FilePart, postParts } from '../support/multipart.js';
 import { IMAGES_DIR, REPO_ROOT } from '../support/test-config.js';
@@ -222,10 +223,14 @@ describe.skipIf(!BASE_URL)('the compose deployment, built and running', () => {
     expect(Date.now() - started).toBeLessThan(25_000);
   });
 
-  it('answers 202 to a synchronous predict whose timeout runs out, and completes the job', async () => {
+  it('answers 202 to a synchronous predict whose timeout runs out; nobody waits, so it expires', async () => {
     const res = await post('/v1/predict?timeoutMs=1', [await uniqueImage('timeout.png')]);
     expect(res.status).toBe(202);
-    expect((await untilFinished(res.body.id as string)).status).toBe('completed');
+    // Its deadline passed before a worker took it: skipped, not classified (see Errors).
+    expect(await untilFinished(res.body.id as string)).toMatchObject({
+      status: 'failed',
+      error: EXPIRED_REASON,
+    });
   });
 
   it('completes and stores each of 300 jobs once, while a worker container is killed midway', async () => {
@@ -305,7 +310,10 @@ describe.skipIf(!BASE_URL)('the compose deployment, built and running', () => {
   it('keeps the results across down and up (named volumes)', async () => {
     await compose('down');
     expect(await projectContainers()).toEqual([]);
-    expect((await projectVolumes()).length).toBe(2);
+    // The data volumes stay (with the monitoring profile's, created but unused here).
+    expect(await projectVolumes()).toEqual(
+      expect.arrayContaining([`${PROJECT}_redis-data`, `${PROJECT}_mongo-data`]),
+    );
     await up();
     const { status, view } = await getJob(bulkIds[0] as string);
     expect(status).toBe(200);
