@@ -2,8 +2,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failedRecord } from '../../../tests/support/records.js';
 import { REPO_ROOT, testConfig } from '../../../tests/support/test-config.js';
-import { PredictionRepository, PredictionStatus } from '../src/index.js';
+import { PredictionRepository } from '../src/index.js';
 
 const SQLITE_DIR = process.env.FERRETDB_SQLITE_DIR;
 
@@ -30,21 +31,7 @@ describe.runIf(SQLITE_DIR)('FerretDB set-up: lookups by _id use an index', () =>
   let repo: PredictionRepository;
   beforeAll(async () => {
     repo = await PredictionRepository.connect(config);
-    await repo.upsertMany([
-      {
-        jobId: 'job-1',
-        status: PredictionStatus.Failed,
-        error: 'x',
-        filename: 'a.png',
-        sha256: 'a',
-        byteSize: 1,
-        width: 1,
-        height: 1,
-        format: 'png',
-        createdAt: new Date(),
-        finishedAt: new Date(),
-      },
-    ]);
+    await repo.upsertMany([failedRecord('job-1', { filename: 'a.png' })]);
   });
   afterAll(async () => {
     await repo.dropDatabase();

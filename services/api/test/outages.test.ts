@@ -1,14 +1,10 @@
 import { join } from 'node:path';
-import {
-  type AppConfig,
-  createRedis,
-  PredictionRepository,
-  PredictionStatus,
-} from '@imagerec/shared';
+import { type AppConfig, createRedis, PredictionRepository } from '@imagerec/shared';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filePart, multipartBody } from '../../../tests/support/multipart.js';
+import { failedRecord } from '../../../tests/support/records.js';
 import { TcpProxy } from '../../../tests/support/tcp-proxy.js';
 import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
 import { buildApp } from '../src/app.js';
@@ -90,21 +86,7 @@ describe('API component: Redis or MongoDB unreachable, and a full queue', () => 
   it('answers 503 with Retry-After within a second while MongoDB is down, and recovers', async () => {
     await queue.drain();
     // One stored prediction, so that the history's pages read MongoDB.
-    await app.repository.upsertMany([
-      {
-        jobId: 'stored-before-the-outage',
-        status: PredictionStatus.Failed,
-        error: 'x',
-        filename: 'old.png',
-        sha256: 'x',
-        byteSize: 1,
-        width: 1,
-        height: 1,
-        format: 'png',
-        createdAt: new Date(),
-        finishedAt: new Date(),
-      },
-    ]);
+    await app.repository.upsertMany([failedRecord('stored-before-the-outage')]);
     await mongoProxy.cut();
     // An upload needs only Redis (the queue and the content cache): it is still accepted.
     const { res } = await upload();

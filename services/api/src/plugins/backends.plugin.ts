@@ -86,16 +86,9 @@ export const backendsPlugin = fp(
       };
     });
 
-    // Before the server waits for open requests: long-polls answer now instead of running out,
-    // and their keep-alive connections close after the answer instead of holding shutdown open.
-    let closing = false;
-    app.addHook('preClose', async () => {
-      closing = true;
-      waiters.stop();
-    });
-    app.addHook('onSend', async (_request, reply) => {
-      if (closing) reply.header('connection', 'close');
-    });
+    // Before the server waits for open requests: long-polls answer now instead of running out
+    // (gracefulClosePlugin then ends their keep-alive connections after the answer).
+    app.addHook('preClose', async () => waiters.stop());
     app.addHook('onClose', async () => {
       // A woken long-poll still reads its job's state; closing Redis under it would answer 503.
       if (!(await inFlight.drained(DRAIN_TIMEOUT_MS))) {
