@@ -103,6 +103,8 @@ const results = {
   precision: model.precision,
   intraOpThreads: worker.intraOpThreads,
   maxBatch: worker.maxBatch,
+  apis: Object.keys(processes).filter((name) => name.startsWith('api-')).length,
+  workers: Object.keys(processes).filter((name) => name.startsWith('worker-')).length,
   seconds: SECONDS,
   sync,
   bulk: bulkRow,

@@ -23,7 +23,10 @@ for (const [precision, b] of Object.entries(engine.best)) {
   );
 }
 
-console.log('\nsync POST /v1/predict through nginx, unique photos');
+console.log(
+  `\nsync POST /v1/predict through nginx, unique photos; ${main.apis} API process(es), ` +
+    `${main.workers} worker(s) x ${main.intraOpThreads} intra-op thread(s), MAX_BATCH ${main.maxBatch}`,
+);
 console.log('| clients | images/s | p50 / p99 ms | p99 / p50 | mean batch | not 200 |');
 console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
 const row = (label, r) =>

@@ -119,7 +119,7 @@ export const envSchema = z.object({
     .describe(
       "int8: the TFLite file's own uint8 quantization on integer kernels; fp32: float weights",
     ),
-  MAX_BATCH: int(1, 256).default(16).describe('Jobs in one inference call at most'),
+  MAX_BATCH: int(1, 256).default(8).describe('Jobs in one inference call at most'),
   MAX_BATCH_DELAY_MS: int(0, 10_000)
     .default(0)
     .describe('Wait for a batch to fill when the worker is idle, ms; 0 starts at once'),
