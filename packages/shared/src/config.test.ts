@@ -8,7 +8,7 @@ describe('loadConfig', () => {
     expect(config.api.port).toBe(3000);
     expect(config.api.maxUploadBytes).toBe(10 * 1024 * 1024);
     expect(config.worker).toEqual({
-      maxBatch: 16,
+      maxBatch: 8,
       maxBatchDelayMs: 0,
       intraOpThreads: 2,
       lockMs: 5000,
