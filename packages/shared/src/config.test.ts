@@ -10,7 +10,7 @@ describe('loadConfig', () => {
     expect(config.worker).toEqual({
       maxBatch: 8,
       maxBatchDelayMs: 0,
-      intraOpThreads: 2,
+      intraOpThreads: 1,
       lockMs: 5000,
       stalledCheckMs: 5000,
     });

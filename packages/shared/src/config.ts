@@ -124,7 +124,7 @@ export const envSchema = z.object({
     .default(0)
     .describe('Wait for a batch to fill when the worker is idle, ms; 0 starts at once'),
   INTRA_OP_THREADS: int(1, 64)
-    .default(2)
+    .default(1)
     .describe('Threads onnxruntime uses inside one inference call'),
   WORKER_METRICS_HOST: z
     .string()
