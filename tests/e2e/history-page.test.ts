@@ -165,4 +165,26 @@ describe('the history page in a real browser (Chromium)', () => {
     expect(older).toBeTruthy();
     expect(older).not.toBe(first);
   });
+
+  it('renders the queue board under its CSP: the classify queue listed, only the outside font refused', async () => {
+    const board = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const refused: string[] = [];
+    board.on('console', (message) => {
+      if (/Content Security Policy/.test(message.text())) refused.push(message.text());
+    });
+    try {
+      const res = await board.goto(`${NGINX_URL}/admin/queues`, { waitUntil: 'networkidle' });
+      expect(res?.status()).toBe(200);
+      await expect
+        .poll(() => board.locator('a', { hasText: QueueName.Classify }).count(), {
+          timeout: 10_000,
+        })
+        .toBeGreaterThan(0);
+      await board.screenshot({ path: join(SCREENSHOTS, 'queue-board.png') });
+      // The board links Google's web fonts; the CSP keeps the page from calling outside.
+      expect(refused.filter((text) => !text.includes('https://fonts.googleapis.com/'))).toEqual([]);
+    } finally {
+      await board.close();
+    }
+  });
 });

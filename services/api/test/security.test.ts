@@ -151,6 +151,18 @@ describe('API component: API keys, rate limits, security headers', () => {
       expect(page.headers['x-frame-options']).toBeDefined();
     });
 
+    it('lets the queue board use inline styles, and loosens nothing else', async () => {
+      const board = await app.inject({ url: '/admin/queues' });
+      expect(board.statusCode).toBe(200);
+      const csp = String(board.headers['content-security-policy']);
+      expect(csp).toContain("style-src 'self' 'unsafe-inline'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("default-src 'self'");
+      expect(csp.match(/unsafe-inline/g)).toHaveLength(1);
+      const page = await app.inject({ url: '/' });
+      expect(page.headers['content-security-policy']).not.toContain('unsafe-inline');
+    });
+
     it('serves Swagger UI with scripts and styles from its own origin only', async () => {
       const ui = await app.inject({ url: '/docs/' });
       expect(ui.statusCode).toBe(200);

@@ -5,6 +5,13 @@ import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
+/**
+ * The board's React UI sets style attributes (progress bars, layout), which a CSP allows only
+ * with 'unsafe-inline'; its pages get that for styles and nothing else. Its web font from
+ * Google stays blocked: the board falls back to the system's fonts and calls no one outside.
+ */
+const BOARD_STYLE_SRC = "style-src 'self' 'unsafe-inline'";
+
 export interface QueueBoardOptions {
   /**
    * Runs before every request to the board (pages, assets and its API): the one place an
@@ -16,6 +23,13 @@ export interface QueueBoardOptions {
 /** bull-board over the classify queue at /admin/queues, in a scope of its own. */
 export async function queueBoardPlugin(app: FastifyInstance, opts: QueueBoardOptions) {
   if (opts.authorize) app.addHook('onRequest', opts.authorize);
+  app.addHook('onSend', async (_request, reply, payload) => {
+    const csp = reply.getHeader('content-security-policy');
+    if (typeof csp === 'string') {
+      reply.header('content-security-policy', csp.replace(/style-src [^;]*/, BOARD_STYLE_SRC));
+    }
+    return payload;
+  });
   // Third-party routes: left out of the OpenAPI document.
   app.addHook('onRoute', (route) => {
     route.schema = { ...route.schema, hide: true };
