@@ -9,16 +9,17 @@ import {
   type ModelPrecision,
   modelInfo,
   type PredictionRecord,
-  PredictionRepository,
+  type PredictionRepository,
   PredictionStatus,
 } from '@imagerec/shared';
-import { Queue, Worker } from 'bullmq';
+import { type Queue, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filePart, multipartBody } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
+import { IMAGES_DIR } from '../../../tests/support/test-config.js';
 import { buildApp } from '../src/app.js';
+import { type ApiHarness, startApi } from './support/api-harness.js';
 
 const cat = filePart(join(IMAGES_DIR, 'cat.png'));
 
@@ -27,32 +28,16 @@ describe('API component: real Redis and MongoDB, no worker', () => {
   let app: FastifyInstance;
   let queue: Queue<ClassifyJobData, ClassifyResult>;
   let repository: PredictionRepository;
-
-  const post = async (url: string, parts: Parameters<typeof multipartBody>[0], headers = {}) => {
-    const body = await multipartBody(parts);
-    return app.inject({
-      method: 'POST',
-      url,
-      payload: body.payload,
-      headers: { ...body.headers, ...headers },
-    });
-  };
+  let harness: ApiHarness;
+  const post: ApiHarness['post'] = (...args) => harness.post(...args);
   const queued = () => queue.getJobCountByTypes('waiting', 'prioritized', 'active', 'delayed');
 
   beforeAll(async () => {
-    config = testConfig({ MAX_UPLOAD_BYTES: String(2 * 1024 * 1024), MAX_FILES: '3' });
-    app = await buildApp(config);
-    queue = new Queue(config.queue.name, { connection: createRedis(config.redis.url) });
-    repository = await PredictionRepository.connect(config);
+    harness = await startApi({ MAX_UPLOAD_BYTES: String(2 * 1024 * 1024), MAX_FILES: '3' });
+    ({ config, app, queue, repository } = harness);
   });
 
-  afterAll(async () => {
-    await app.close();
-    await queue.obliterate({ force: true });
-    await queue.close();
-    await repository.dropDatabase();
-    await repository.close();
-  });
+  afterAll(() => harness.close());
 
   it('queues one job per file in one call, and answers their state by id', async () => {
     const before = await queued();

@@ -6,15 +6,14 @@ import {
   type ClassifyResult,
   createRedis,
   MetricName,
-  PredictionRepository,
 } from '@imagerec/shared';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filePart, multipartBody } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
-import { buildApp } from '../src/app.js';
+import { filePart } from '../../../tests/support/multipart.js';
+import { IMAGES_DIR } from '../../../tests/support/test-config.js';
 import { queueBoardPlugin } from '../src/plugins/queue-board.plugin.js';
+import { type ApiHarness, startApi } from './support/api-harness.js';
 
 const cat = filePart(join(IMAGES_DIR, 'cat.png'));
 const parrot = filePart(join(IMAGES_DIR, 'parrot.jpg'));
@@ -35,32 +34,15 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
   let config: AppConfig;
   let app: FastifyInstance;
   let queue: Queue<ClassifyJobData, ClassifyResult>;
-  let repository: PredictionRepository;
-
-  const post = async (url: string, parts: Parameters<typeof multipartBody>[0], headers = {}) => {
-    const body = await multipartBody(parts);
-    return app.inject({
-      method: 'POST',
-      url,
-      payload: body.payload,
-      headers: { ...body.headers, ...headers },
-    });
-  };
+  let harness: ApiHarness;
+  const post: ApiHarness['post'] = (...args) => harness.post(...args);
 
   beforeAll(async () => {
-    config = testConfig();
-    app = await buildApp(config);
-    queue = new Queue(config.queue.name, { connection: createRedis(config.redis.url) });
-    repository = await PredictionRepository.connect(config);
+    harness = await startApi();
+    ({ config, app, queue } = harness);
   });
 
-  afterAll(async () => {
-    await app.close();
-    await queue.obliterate({ force: true });
-    await queue.close();
-    await repository.dropDatabase();
-    await repository.close();
-  });
+  afterAll(() => harness.close());
 
   it('answers liveness, and readiness with each backend checked; /health is readiness', async () => {
     const live = await app.inject({ url: '/healthz' });

@@ -1,0 +1,59 @@
+import {
+  type AppConfig,
+  type ClassifyJobData,
+  type ClassifyResult,
+  createRedis,
+  PredictionRepository,
+} from '@imagerec/shared';
+import { Queue } from 'bullmq';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { multipartBody } from '../../../../tests/support/multipart.js';
+import { testConfig } from '../../../../tests/support/test-config.js';
+import { buildApp } from '../../src/app.js';
+
+/** A built API on a config of its own (own queue, own database), and what a test reads beside it. */
+export interface ApiHarness {
+  config: AppConfig;
+  app: FastifyInstance;
+  queue: Queue<ClassifyJobData, ClassifyResult>;
+  repository: PredictionRepository;
+  /** A multipart POST through inject(), with extra headers if given. */
+  post(
+    url: string,
+    parts: Parameters<typeof multipartBody>[0],
+    headers?: Record<string, string>,
+  ): Promise<LightMyRequestResponse>;
+  /** Closes the API and removes its queue and database. */
+  close(): Promise<void>;
+}
+
+export async function startApi(env: Record<string, string> = {}): Promise<ApiHarness> {
+  const config = testConfig(env);
+  const app = await buildApp(config);
+  const queue = new Queue<ClassifyJobData, ClassifyResult>(config.queue.name, {
+    connection: createRedis(config.redis.url),
+  });
+  const repository = await PredictionRepository.connect(config);
+  return {
+    config,
+    app,
+    queue,
+    repository,
+    async post(url, parts, headers = {}) {
+      const body = await multipartBody(parts);
+      return app.inject({
+        method: 'POST',
+        url,
+        payload: body.payload,
+        headers: { ...body.headers, ...headers },
+      });
+    },
+    async close() {
+      await app.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await repository.dropDatabase();
+      await repository.close();
+    },
+  };
+}
