@@ -32,7 +32,9 @@ export async function syncLoad({
         onResponse: (status, body) => {
           if (status === 202) answered.accepted++;
           if (status !== 200) return;
+          // Another system's answer (the benchmark peer's) has no timings.
           const { timings } = JSON.parse(body);
+          if (!timings) return;
           answered.batchSize += timings.batchSize;
           answered.inferenceMs += timings.inferenceMs;
           answered.queuedMs += timings.queuedMs;

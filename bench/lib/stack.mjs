@@ -23,12 +23,23 @@ const parentOf = (pid) => {
   }
 };
 
-/** A process and its children (nginx's workers, say). */
+/** A process and its descendants (nginx's workers, the peer's worker processes). */
 function family(pid) {
   const pids = readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
     .map(Number);
-  return [pid, ...pids.filter((p) => parentOf(p) === pid)];
+  const children = new Map();
+  for (const p of pids) {
+    const parent = parentOf(p);
+    children.set(parent, [...(children.get(parent) ?? []), p]);
+  }
+  const all = [];
+  for (let todo = [pid]; todo.length > 0; ) {
+    const p = todo.pop();
+    all.push(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return all;
 }
 
 const cpuMsOf = (pid) => {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { pixelsKey } from './queue.js';
-import { execMulti } from './redis.js';
+import { execChecked } from './redis.js';
 
 /**
  * The preprocessed 224x224 RGB bytes of queued jobs, kept in Redis beside the queue
@@ -14,15 +14,17 @@ export class PixelStore {
   ) {}
 
   async putMany(entries: { jobId: string; pixels: Buffer }[]): Promise<void> {
-    const multi = this.redis.multi();
+    // A pipeline, not a transaction: each key stands alone, and MULTI/EXEC would cost two more commands.
+    const pipeline = this.redis.pipeline();
     for (const { jobId, pixels } of entries) {
-      multi.set(pixelsKey(this.queueName, jobId), pixels, 'EX', this.ttlS);
+      pipeline.set(pixelsKey(this.queueName, jobId), pixels, 'EX', this.ttlS);
     }
-    await execMulti(multi);
+    await execChecked(pipeline);
   }
 
-  get(jobId: string): Promise<Buffer | null> {
-    return this.redis.getBuffer(pixelsKey(this.queueName, jobId));
+  /** A whole batch's pixels in one round trip, in the order asked; null where missing. */
+  getMany(jobIds: string[]): Promise<(Buffer | null)[]> {
+    return this.redis.mgetBuffer(...jobIds.map((id) => pixelsKey(this.queueName, id)));
   }
 
   async deleteMany(jobIds: string[]): Promise<void> {

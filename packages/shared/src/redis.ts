@@ -22,8 +22,8 @@ export async function connectRedis(url: string, timeoutMs = 10_000): Promise<Red
   return redis;
 }
 
-/** Runs a MULTI and throws the first command's error, which exec() only reports. */
-export async function execMulti(multi: ChainableCommander): Promise<void> {
+/** Runs a MULTI or a pipeline and throws the first command's error, which exec() only reports. */
+export async function execChecked(multi: ChainableCommander): Promise<void> {
   const results = await multi.exec();
   const failed = results?.find(([err]) => err);
   if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction was aborted');

@@ -37,7 +37,7 @@ const job = (id: string, jobData = data(), attemptsMade = 0, attempts = 3) =>
 function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<void> } = {}) {
   const pixels = new Map<string, Buffer>();
   const pixelStore = {
-    get: async (id: string) => pixels.get(id) ?? null,
+    getMany: async (ids: string[]) => ids.map((id) => pixels.get(id) ?? null),
     deleteMany: vi.fn(async (ids: string[]) => {
       for (const id of ids) pixels.delete(id);
     }),

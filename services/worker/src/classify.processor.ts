@@ -43,24 +43,21 @@ export interface ClassifyProcessorOptions {
 interface BatchItem {
   jobId: string;
   data: ClassifyJobData;
-  pixels: Buffer;
 }
 
-interface InferredItem {
-  result: ClassifyResult;
-  /** Settles once the whole batch's results are stored and its pixels deleted. */
-  stored: Promise<void>;
-}
+/** What the batch made of one job: its result, or why it was not classified. */
+type BatchOutcome =
+  | {
+      kind: 'inferred';
+      result: ClassifyResult;
+      /** Settles once the whole batch's results are stored and its pixels deleted. */
+      stored: Promise<void>;
+    }
+  | { kind: 'missing' }
+  | { kind: 'malformed'; bytes: number }
+  | { kind: 'expired'; lateMs: number };
 
 const INPUT_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
-
-function checkPixels(pixels: Buffer): void {
-  if (pixels.length !== INPUT_BYTES) {
-    throw new UnrecoverableError(
-      `The preprocessed image has ${pixels.length} bytes instead of ${INPUT_BYTES}`,
-    );
-  }
-}
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
@@ -76,7 +73,7 @@ const isFinalFailure = (job: ClassifyJob, err: unknown) =>
  * and so does a deadline that passed before the job was taken (it is marked expired).
  */
 export class ClassifyProcessor {
-  private readonly batcher: Batcher<BatchItem, InferredItem>;
+  private readonly batcher: Batcher<BatchItem, BatchOutcome>;
   /** Jobs skipped because their deadline had passed when this worker took them. */
   expired = 0;
 
@@ -93,29 +90,34 @@ export class ClassifyProcessor {
     // The API's request id on every line about this job: grep for it across all logs.
     const log = this.opts.log.child({ jobId, requestId: job.data.requestId });
     try {
-      const pixels = await this.opts.pixels.get(jobId);
-      if (!pixels) {
-        // Delivered again after its result was stored (its lock was lost before it completed).
-        const done = await this.storedResult(jobId);
-        if (done) return done;
-        throw new UnrecoverableError('The preprocessed image is missing (expired?)');
+      const outcome = await this.batcher.add({ jobId, data: job.data });
+      switch (outcome.kind) {
+        case 'inferred': {
+          await outcome.stored;
+          const { batchSize, queuedMs, inferenceMs } = outcome.result.timings;
+          log.info({ batchSize, queuedMs, inferenceMs }, 'job classified');
+          return outcome.result;
+        }
+        case 'missing': {
+          // Delivered again after its result was stored (its lock was lost before it completed).
+          const done = await this.storedResult(jobId);
+          if (done) return done;
+          throw new UnrecoverableError('The preprocessed image is missing (expired?)');
+        }
+        case 'malformed':
+          throw new UnrecoverableError(
+            `The preprocessed image has ${outcome.bytes} bytes instead of ${INPUT_BYTES}`,
+          );
+        case 'expired':
+          // Nobody waits for this answer any more: no compute spent on it, and it fails for good.
+          this.expired++;
+          this.opts.metrics?.jobsExpired.inc();
+          log.info(
+            { lateMs: outcome.lateMs, expired: this.expired },
+            'job expired before a worker took it',
+          );
+          throw new UnrecoverableError(EXPIRED_REASON);
       }
-      // Nobody waits for this answer any more: no compute spent on it, and it fails for good.
-      if (job.data.deadline !== undefined && Date.now() > job.data.deadline) {
-        this.expired++;
-        this.opts.metrics?.jobsExpired.inc();
-        log.info(
-          { lateMs: Date.now() - job.data.deadline, expired: this.expired },
-          'job expired before a worker took it',
-        );
-        throw new UnrecoverableError(EXPIRED_REASON);
-      }
-      checkPixels(pixels);
-      const { result, stored } = await this.batcher.add({ jobId, data: job.data, pixels });
-      await stored;
-      const { batchSize, queuedMs, inferenceMs } = result.timings;
-      log.info({ batchSize, queuedMs, inferenceMs }, 'job classified');
-      return result;
     } catch (err) {
       if (isFinalFailure(job, err)) await this.recordFailure(jobId, job.data, err, log);
       throw err;
@@ -139,40 +141,66 @@ export class ClassifyProcessor {
   /**
    * The batcher's run covers inference only: the next batch's inference starts while this
    * batch's results are being stored. Each job still waits for the store before completing.
+   * The batch's pixels come in one read; a job whose pixels are missing or malformed, or whose
+   * deadline has passed, is left out of the model's call.
    */
-  private async infer(items: BatchItem[]): Promise<InferredItem[]> {
+  private async infer(items: BatchItem[]): Promise<BatchOutcome[]> {
     const startedAt = Date.now();
-    const topK = Math.max(...items.map((item) => item.data.topK));
+    const pixels = await this.opts.pixels.getMany(items.map((item) => item.jobId));
+    const outcomes: BatchOutcome[] = [];
+    const ready: { item: BatchItem; pixels: Buffer; index: number }[] = [];
+    items.forEach((item, index) => {
+      const bytes = pixels[index];
+      const { deadline } = item.data;
+      if (!bytes) outcomes[index] = { kind: 'missing' };
+      else if (bytes.length !== INPUT_BYTES) {
+        outcomes[index] = { kind: 'malformed', bytes: bytes.length };
+      } else if (deadline !== undefined && startedAt > deadline) {
+        outcomes[index] = { kind: 'expired', lateMs: startedAt - deadline };
+      } else ready.push({ item, pixels: bytes, index });
+    });
+    if (ready.length === 0) return outcomes;
+
+    const topK = Math.max(...ready.map(({ item }) => item.data.topK));
     const { predictions, inferenceMs } = await this.opts.classify(
-      items.map((item) => item.pixels),
+      ready.map((r) => r.pixels),
       topK,
     );
     const finishedAt = new Date();
     const { metrics } = this.opts;
     if (metrics) {
-      for (const { data } of items) metrics.jobWait.observe((startedAt - data.acceptedAt) / 1000);
+      for (const { item } of ready) {
+        metrics.jobWait.observe((startedAt - item.data.acceptedAt) / 1000);
+      }
       metrics.inferenceDuration.observe(inferenceMs / 1000);
-      metrics.batchSize.observe(items.length);
-      metrics.imagesClassified.inc({ [MetricLabel.Precision]: this.opts.precision }, items.length);
+      metrics.batchSize.observe(ready.length);
+      metrics.imagesClassified.inc({ [MetricLabel.Precision]: this.opts.precision }, ready.length);
     }
-    const results = items.map(
-      ({ data }, i): ClassifyResult => ({
+    const results = ready.map(
+      ({ item: { data } }, i): ClassifyResult => ({
         predictions: (predictions[i] ?? []).slice(0, data.topK),
         model: { ...this.opts.model },
         timings: {
           queuedMs: startedAt - data.acceptedAt,
           inferenceMs,
           totalMs: finishedAt.getTime() - data.acceptedAt,
-          batchSize: items.length,
+          batchSize: ready.length,
         },
         cached: false,
         processedBy: this.opts.processedBy,
       }),
     );
-    const stored = this.store(items, results, finishedAt);
+    const stored = this.store(
+      ready.map((r) => r.item),
+      results,
+      finishedAt,
+    );
     // Every job of the batch awaits it; this only keeps a rejection from counting as unhandled.
     stored.catch(() => {});
-    return results.map((result) => ({ result, stored }));
+    ready.forEach(({ index }, i) => {
+      outcomes[index] = { kind: 'inferred', result: results[i] as ClassifyResult, stored };
+    });
+    return outcomes;
   }
 
   private async store(items: BatchItem[], results: ClassifyResult[], finishedAt: Date) {

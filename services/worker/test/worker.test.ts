@@ -96,7 +96,7 @@ describe('worker service', () => {
       createdAt: new Date(job.data.acceptedAt),
     });
     expect(record?.thumbnail?.equals(Buffer.from(job.data.thumbnail, 'base64'))).toBe(true);
-    expect(await h.queue.pixels.get(job.id)).toBeNull();
+    expect(await h.queue.pixels.getMany([job.id])).toEqual([null]);
   });
 
   it('runs a burst of jobs in batches larger than one', async () => {

@@ -1,5 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { execMulti } from '../redis.js';
+import { execChecked } from '../redis.js';
 
 /** One entry of the history: a finished job and when it was accepted. */
 export interface HistoryEntry {
@@ -67,14 +67,14 @@ export class HistoryIndex {
   ) {}
 
   async add(entries: HistoryEntry[]): Promise<void> {
-    if (entries.length > 0) await execMulti(this.addTo(this.redis.multi(), entries));
+    if (entries.length > 0) await execChecked(this.addTo(this.redis.pipeline(), entries));
   }
 
-  /** Queues the add on a MULTI of the caller's, to share its round trip. */
-  addTo(multi: ChainableCommander, entries: HistoryEntry[]): ChainableCommander {
+  /** Queues the add on a pipeline of the caller's, to share its round trip. */
+  addTo(batch: ChainableCommander, entries: HistoryEntry[]): ChainableCommander {
     return entries.length > 0
-      ? multi.zadd(this.key, ...entries.flatMap((e) => [0, historyMember(e)]))
-      : multi;
+      ? batch.zadd(this.key, ...entries.flatMap((e) => [0, historyMember(e)]))
+      : batch;
   }
 
   /** Job ids of one page, newest first, strictly older than `before`; none older than `notBefore`. */

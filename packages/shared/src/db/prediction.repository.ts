@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import mongoose, { type Connection, type Model, Schema } from 'mongoose';
 import type { AppConfig } from '../config.js';
 import type { ClassifyResult, ImageFormat, Prediction, UploadInfo } from '../queue.js';
-import { connectRedis, execMulti } from '../redis.js';
+import { connectRedis, execChecked } from '../redis.js';
 import { type HistoryCursor, HistoryIndex } from './history.index.js';
 import { ResultCache } from './result.cache.js';
 
@@ -209,8 +209,8 @@ export class PredictionRepository {
         predictions,
       }));
     // One round trip for the history and the cache.
-    const multi = this.history.addTo(this.redis.multi(), records);
-    await execMulti(this.cache.putTo(multi, fresh));
+    const batch = this.history.addTo(this.redis.pipeline(), records);
+    await execChecked(this.cache.putTo(batch, fresh));
   }
 
   async findByJobId(jobId: string): Promise<PredictionRecord | null> {

@@ -28,14 +28,14 @@ export class ResultCache {
   }
 
   /**
-   * Queues the entries on a MULTI of the caller's. Where the content is cached already, the
+   * Queues the entries on a pipeline of the caller's. Where the content is cached already, the
    * first answer stays (and keeps its expiry).
    */
-  putTo(multi: ChainableCommander, entries: CacheEntry[]): ChainableCommander {
+  putTo(batch: ChainableCommander, entries: CacheEntry[]): ChainableCommander {
     for (const { modelVersion, sha256, predictions } of entries) {
-      multi.set(this.key(modelVersion, sha256), JSON.stringify(predictions), 'EX', this.ttlS, 'NX');
+      batch.set(this.key(modelVersion, sha256), JSON.stringify(predictions), 'EX', this.ttlS, 'NX');
     }
-    return multi;
+    return batch;
   }
 
   /** Removes every entry under this prefix (tests, and dropping a database). */

@@ -19,6 +19,10 @@ import {
 } from '@imagerec/shared';
 import { isFinished, type JobView, viewFromQueue, viewFromRecord } from './job.view.js';
 import type { JobWaiters } from './job-waiters.js';
+import { QueueDepth } from './queue-depth.js';
+
+/** How old a count of waiting jobs may be for admission to accept on it (see QueueDepth). */
+const DEPTH_MAX_AGE_MS = 100;
 
 export interface Upload {
   filename: string;
@@ -73,9 +77,14 @@ export class JobService {
   readonly stats: JobServiceStats = { admissionRefused: 0 };
   /** The model this API's results are cached under; workers are configured alike. */
   private readonly model: ModelInfo;
+  private readonly depth: QueueDepth;
 
   constructor(private readonly deps: JobServiceDeps) {
     this.model = modelInfo(deps.config.model.precision);
+    this.depth = new QueueDepth(
+      () => deps.queue.queue.getJobCountByTypes('wait', 'prioritized', 'delayed'),
+      DEPTH_MAX_AGE_MS,
+    );
   }
 
   /**
@@ -83,12 +92,11 @@ export class JobService {
    * refused at once (503, Retry-After), so a backlog stays bounded instead of growing without end.
    */
   private async admit(count: number): Promise<void> {
-    const waiting = await this.deps.queue.queue.getJobCountByTypes(
-      'wait',
-      'prioritized',
-      'delayed',
+    const { admitted, waiting } = await this.depth.admits(
+      count,
+      this.deps.config.api.maxQueueDepth,
     );
-    if (waiting + count > this.deps.config.api.maxQueueDepth) {
+    if (!admitted) {
       this.stats.admissionRefused++;
       this.deps.metrics.jobsRefused.inc({ [MetricLabel.Reason]: 'QUEUE_FULL' });
       throw new AppError(
@@ -168,7 +176,10 @@ export class JobService {
     if (cachedRecords.length > 0) {
       await metrics.time(metrics.mongoWriteDuration, () => repository.upsertMany(cachedRecords));
     }
-    if (jobs.length > 0) await queue.enqueue(jobs);
+    if (jobs.length > 0) {
+      await queue.enqueue(jobs);
+      this.depth.added(jobs.length);
+    }
     const queued = new Map(jobs.map((j) => [j.id, j.data]));
     return prepared.map(({ id }) => {
       const data = queued.get(id);

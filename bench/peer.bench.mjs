@@ -1,0 +1,114 @@
+// This service against the benchmark peer (a plain batching server, ../shared/peers/bentoml) on
+// the same model file, the same photos and the same load generator, in interleaved rows: the
+// machine's speed drifts over minutes, so each pair of rows is measured back to back, in
+// alternating order. Prints each row and the ratios; writes JSON to --out.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { syncLoad } from './lib/load.mjs';
+import { loadPhotos } from './lib/photos.mjs';
+import { cpuPerImage, cpuSnapshot, stackProcesses } from './lib/stack.mjs';
+
+const { values } = parseArgs({
+  options: {
+    url: { type: 'string', default: 'http://127.0.0.1:8080' },
+    'run-dir': { type: 'string' },
+    'peer-url': { type: 'string', default: 'http://127.0.0.1:5006' },
+    /** The peer's first process: its descendants are its workers. */
+    'peer-pid': { type: 'string' },
+    clients: { type: 'string', default: '1,32' },
+    rounds: { type: 'string', default: '2' },
+    seconds: { type: 'string', default: '15' },
+    images: { type: 'string', default: new URL('../../shared/images/', import.meta.url).pathname },
+    out: { type: 'string' },
+  },
+});
+const round = (x, digits = 1) => Number(x.toFixed(digits));
+const photos = await loadPhotos(values.images);
+const systems = {
+  service: {
+    url: values.url.replace(/\/$/, ''),
+    path: '/v1/predict',
+    processes: values['run-dir'] ? stackProcesses(values['run-dir']) : {},
+  },
+  peer: {
+    url: values['peer-url'].replace(/\/$/, ''),
+    path: '/predict',
+    processes: values['peer-pid'] ? { peer: Number(values['peer-pid']) } : {},
+  },
+};
+
+async function row(name, clients) {
+  const { url, path, processes } = systems[name];
+  const before = cpuSnapshot(processes);
+  const r = await syncLoad({
+    url,
+    path,
+    photos,
+    connections: clients,
+    seconds: Number(values.seconds),
+  });
+  const cpu = cpuPerImage(before, cpuSnapshot(processes), Math.max(1, r.ok));
+  const { 'load generator': _, ...own } = cpu;
+  return {
+    system: name,
+    clients,
+    imagesPerSecond: r.imagesPerSecond,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    notOk: r.requests - r.ok,
+    cpuMsPerImage: round(
+      Object.values(own).reduce((a, b) => a + b, 0),
+      2,
+    ),
+  };
+}
+
+for (const name of Object.keys(systems)) {
+  await syncLoad({ ...systems[name], photos, connections: 4, amount: 40 });
+}
+const rows = [];
+const clientCounts = values.clients.split(',').map(Number);
+for (let r = 0; r < Number(values.rounds); r++) {
+  for (const clients of clientCounts) {
+    const order = r % 2 === 0 ? ['service', 'peer'] : ['peer', 'service'];
+    for (const name of order) {
+      const result = { round: r + 1, ...(await row(name, clients)) };
+      rows.push(result);
+      console.log(
+        `round ${result.round}, ${name}, ${clients} clients: ${result.imagesPerSecond} images/s, ` +
+          `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, CPU ${result.cpuMsPerImage} ms/image, not 200: ${result.notOk}`,
+      );
+    }
+  }
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const summary = clientCounts.map((clients) => {
+  const of = (name, key) =>
+    median(rows.filter((x) => x.system === name && x.clients === clients).map((x) => x[key]));
+  const s = {
+    clients,
+    service: {
+      imagesPerSecond: of('service', 'imagesPerSecond'),
+      p50Ms: of('service', 'p50Ms'),
+      p99Ms: of('service', 'p99Ms'),
+      cpuMsPerImage: of('service', 'cpuMsPerImage'),
+    },
+    peer: {
+      imagesPerSecond: of('peer', 'imagesPerSecond'),
+      p50Ms: of('peer', 'p50Ms'),
+      p99Ms: of('peer', 'p99Ms'),
+      cpuMsPerImage: of('peer', 'cpuMsPerImage'),
+    },
+  };
+  s.throughputRatio = round(s.service.imagesPerSecond / s.peer.imagesPerSecond, 2);
+  return s;
+});
+if (values.out) {
+  mkdirSync(dirname(values.out), { recursive: true });
+  writeFileSync(values.out, `${JSON.stringify({ rows, summary }, null, 2)}\n`);
+}
