@@ -76,21 +76,27 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
   return sendError(request, reply, new AppError('BAD_REQUEST', err.message, { cause: err }));
 }
 
-/** One error handler for every route; internals never leave on 5xx. */
+/**
+ * One error handler for every route; internals never leave on 5xx. Exported for third-party
+ * plugins that set their own handler in their scope (the queue board), so their routes too
+ * answer a hook's refusal (401, 429) from the catalog.
+ */
+export function handleError(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const appError = toAppError(err);
+  if (appError.code === 'INTERNAL') {
+    request.log.error({ err, url: request.url, method: request.method }, 'request failed');
+  } else if (appError.status >= 500) {
+    // Outages and a full queue: expected under faults, told to the client as retry-later.
+    const cause = appError.cause instanceof Error ? appError.cause.message : undefined;
+    request.log.warn({ code: appError.code, reason: appError.message, cause }, 'request refused');
+  } else {
+    request.log.info({ code: appError.code, msg: appError.message }, 'request refused');
+  }
+  return sendError(request, reply, appError);
+}
+
 export function registerErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const appError = toAppError(err);
-    if (appError.code === 'INTERNAL') {
-      request.log.error({ err, url: request.url, method: request.method }, 'request failed');
-    } else if (appError.status >= 500) {
-      // Outages and a full queue: expected under faults, told to the client as retry-later.
-      const cause = appError.cause instanceof Error ? appError.cause.message : undefined;
-      request.log.warn({ code: appError.code, reason: appError.message, cause }, 'request refused');
-    } else {
-      request.log.info({ code: appError.code, msg: appError.message }, 'request refused');
-    }
-    return sendError(request, reply, appError);
-  });
+  app.setErrorHandler(handleError);
 
   // Every route's path pattern and methods, so a known path asked with another method gets 405.
   const routes: { pattern: RegExp; methods: string[] }[] = [];
