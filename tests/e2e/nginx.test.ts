@@ -12,6 +12,25 @@ async function instanceOf(url: string): Promise<string | null> {
 }
 
 describe('nginx in front of the API processes', () => {
+  it('limits a client by its own address, whatever X-Forwarded-For or X-Real-IP it sends', async () => {
+    // The stack's limit is high; the counter behind each answer shows in X-RateLimit-Remaining.
+    const remaining = async (headers: Record<string, string> = {}) => {
+      const res = await fetch(`${NGINX_URL}/v1/predictions?limit=1`, { headers });
+      await res.arrayBuffer();
+      expect(res.status).toBe(200);
+      return Number(res.headers.get('x-ratelimit-remaining'));
+    };
+    const counts = [await remaining()];
+    for (let i = 1; i <= 3; i++) {
+      counts.push(await remaining({ 'x-forwarded-for': `203.0.113.${i}` }));
+      counts.push(await remaining({ 'x-real-ip': `198.51.100.${i}`, 'x-forwarded-for': '::1' }));
+    }
+    counts.push(await remaining());
+    // One counter for all of them: every answer has less left than the one before.
+    for (let i = 1; i < counts.length; i++)
+      expect(counts[i], `${counts}`).toBeLessThan(counts[i - 1] ?? 0);
+  });
+
   it('spreads requests over every API process', async () => {
     const direct = new Set(await Promise.all(API_URLS.map((u) => instanceOf(`${u}/health`))));
     expect(direct.size).toBe(API_URLS.length);
