@@ -42,6 +42,12 @@ function toAppError(err: FastifyError): AppError {
         (v.params as { missingProperty?: string }).missingProperty === 'image',
     );
     if (missingImage) return new AppError('NO_IMAGE', undefined, { cause: err });
+    const unknownField = err.validation.find((v) => v.keyword === 'propertyNames');
+    if (unknownField) {
+      const { propertyName } = unknownField.params as { propertyName?: string };
+      const message = `The form has a field "${propertyName}" besides "image", which is its only one`;
+      return new AppError('BAD_REQUEST', message, { cause: err });
+    }
     return new AppError('BAD_REQUEST', err.message, { cause: err });
   }
   if (MALFORMED_MULTIPART.test(err.message)) {
