@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type ClassifyJobData, createRedis, JobName, JobStatus, QueueName } from '@imagerec/shared';
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
+import { expectOneCounter, remainingWithForgedAddresses } from '../support/rate-limit.js';
 import { API_URLS, NGINX_URL } from '../support/stack.js';
 
 async function instanceOf(url: string): Promise<string | null> {
@@ -14,21 +15,7 @@ async function instanceOf(url: string): Promise<string | null> {
 describe('nginx in front of the API processes', () => {
   it('limits a client by its own address, whatever X-Forwarded-For or X-Real-IP it sends', async () => {
     // The stack's limit is high; the counter behind each answer shows in X-RateLimit-Remaining.
-    const remaining = async (headers: Record<string, string> = {}) => {
-      const res = await fetch(`${NGINX_URL}/v1/predictions?limit=1`, { headers });
-      await res.arrayBuffer();
-      expect(res.status).toBe(200);
-      return Number(res.headers.get('x-ratelimit-remaining'));
-    };
-    const counts = [await remaining()];
-    for (let i = 1; i <= 3; i++) {
-      counts.push(await remaining({ 'x-forwarded-for': `203.0.113.${i}` }));
-      counts.push(await remaining({ 'x-real-ip': `198.51.100.${i}`, 'x-forwarded-for': '::1' }));
-    }
-    counts.push(await remaining());
-    // One counter for all of them: every answer has less left than the one before.
-    for (let i = 1; i < counts.length; i++)
-      expect(counts[i], `${counts}`).toBeLessThan(counts[i - 1] ?? 0);
+    expectOneCounter(await remainingWithForgedAddresses(NGINX_URL));
   });
 
   it('spreads requests over every API process', async () => {
