@@ -45,7 +45,7 @@ function toAppError(err: FastifyError): AppError {
     const unknownField = err.validation.find((v) => v.keyword === 'propertyNames');
     if (unknownField) {
       const { propertyName } = unknownField.params as { propertyName?: string };
-      const message = `The form has a field "${propertyName}" besides "image", which is its only one`;
+      const message = `The form field "${propertyName}" is not taken: the only field is "image"`;
       return new AppError('BAD_REQUEST', message, { cause: err });
     }
     return new AppError('BAD_REQUEST', err.message, { cause: err });
