@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { EXPIRED_REASON } from '@imagerec/shared';
 import { describe, expect, it } from 'vitest';
 import { type FilePart, postParts } from '../support/multipart.js';
+import { expectOneCounter, remainingWithForgedAddresses } from '../support/rate-limit.js';
 import { IMAGES_DIR, REPO_ROOT } from '../support/test-config.js';
 import { uniqueImage } from '../support/unique-image.js';
 
@@ -168,6 +169,10 @@ describe.skipIf(!BASE_URL)('the compose deployment, built and running', () => {
       ),
     );
     expect(bindings).toEqual([`nginx 80/tcp 127.0.0.1:${PORT}`]);
+  });
+
+  it('limits a client by its own address: nginx sets X-Forwarded-For, the API believes only the edge network', async () => {
+    expectOneCounter(await remainingWithForgedAddresses(BASE_URL));
   });
 
   it('refuses Redis and MongoDB clients on the stack network that lack the credentials', async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type ClassifyJobData, createRedis, JobName, JobStatus, QueueName } from '@imagerec/shared';
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
+import { expectOneCounter, remainingWithForgedAddresses } from '../support/rate-limit.js';
 import { API_URLS, NGINX_URL } from '../support/stack.js';
 
 async function instanceOf(url: string): Promise<string | null> {
@@ -12,6 +13,11 @@ async function instanceOf(url: string): Promise<string | null> {
 }
 
 describe('nginx in front of the API processes', () => {
+  it('limits a client by its own address, whatever X-Forwarded-For or X-Real-IP it sends', async () => {
+    // The stack's limit is high; the counter behind each answer shows in X-RateLimit-Remaining.
+    expectOneCounter(await remainingWithForgedAddresses(NGINX_URL));
+  });
+
   it('spreads requests over every API process', async () => {
     const direct = new Set(await Promise.all(API_URLS.map((u) => instanceOf(`${u}/health`))));
     expect(direct.size).toBe(API_URLS.length);

@@ -43,6 +43,9 @@ describe('loadConfig', () => {
     expect(config.api.trustProxy).toEqual(['127.0.0.1', '10.0.0.0/8']);
     expect(loadConfig({}).security.apiKeys).toEqual([]);
     expect(() => loadConfig({ API_KEYS: 'ci:short' })).toThrow('API_KEYS');
+    for (const proxy of ['1', 'nginx', '10.0.0.0/8, api']) {
+      expect(() => loadConfig({ TRUST_PROXY: proxy }), proxy).toThrow('TRUST_PROXY');
+    }
   });
 
   it('fails fast, naming every bad variable', () => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MODEL_PRECISIONS } from './model-spec.js';
 import { QueueName } from './queue.js';
@@ -77,6 +78,10 @@ export const envSchema = z.object({
     .describe('Window of the rate limit, ms'),
   TRUST_PROXY: list
     .default([])
+    // Not a hop count: Fastify would believe any direct client's X-Forwarded-For with one.
+    .refine((entries) => entries.every((e) => isIP(e.replace(/\/\d+$/, '')) !== 0), {
+      message: 'each entry must be an IP address or CIDR',
+    })
     .describe(
       'Addresses or CIDRs of the reverse proxies whose X-Forwarded-For is believed (nginx); empty: none',
     ),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkReadiness } from './health.js';
+import { checkReadiness, OPEN_PATHS } from './health.js';
 
 describe('checkReadiness', () => {
   it('is ready when every check passes', async () => {
@@ -25,5 +25,11 @@ describe('checkReadiness', () => {
   it('fails a check that does not answer in time', async () => {
     const r = await checkReadiness({ redis: () => new Promise(() => {}), model: () => true }, 20);
     expect(r).toEqual({ ready: false, checks: { redis: false, model: true } });
+  });
+});
+
+describe('OPEN_PATHS', () => {
+  it('holds every probe and metrics path, and nothing else', () => {
+    expect([...OPEN_PATHS].sort()).toEqual(['/health', '/healthz', '/metrics', '/readyz']);
   });
 });

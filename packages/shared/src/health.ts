@@ -7,6 +7,12 @@ export enum OpsPath {
   Metrics = '/metrics',
 }
 
+/**
+ * Every ops path: probes and Prometheus reach them without an API key and outside the rate
+ * limit, so the API's guard and its OpenAPI document both take this one set.
+ */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(Object.values(OpsPath));
+
 export type ReadinessChecks = Record<string, () => Promise<unknown> | boolean>;
 
 export interface Readiness {

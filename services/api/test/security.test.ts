@@ -48,6 +48,8 @@ describe('API component: API keys, rate limits, security headers', () => {
       ['GET', '/'],
       ['GET', '/docs'],
       ['GET', '/docs/json'],
+      ['GET', '/admin/queues'],
+      ['GET', '/admin/queues/api/queues'],
     ] as const)('refuses %s %s without a valid key: 401', async (method, url) => {
       for (const headers of [{}, bearer('wrong-key-0123456789'), { authorization: KEY }]) {
         const res = await app.inject({ method, url, headers });
@@ -74,8 +76,22 @@ describe('API component: API keys, rate limits, security headers', () => {
       expect(res.statusCode).toBe(202);
     });
 
-    it('keeps the health endpoint open', async () => {
-      expect((await app.inject({ url: '/health' })).statusCode).toBe(200);
+    it('keeps the probes open, and the OpenAPI document says so', async () => {
+      for (const url of ['/health', '/healthz', '/readyz', '/metrics']) {
+        expect((await app.inject({ url })).statusCode, url).toBe(200);
+      }
+      type Doc = { paths: Record<string, { get: { responses: object; security?: object } }> };
+      const { paths } = (
+        await app.inject({ url: '/docs/json', headers: bearer(KEY) })
+      ).json() as Doc;
+      for (const probe of ['/health', '/healthz', '/readyz']) {
+        expect(Object.keys(paths[probe]?.get.responses ?? {}), probe).not.toContain('401');
+        expect(Object.keys(paths[probe]?.get.responses ?? {}), probe).not.toContain('429');
+        expect(paths[probe]?.get.security, probe).toBeUndefined();
+      }
+      expect(Object.keys(paths['/v1/predictions']?.get.responses ?? {})).toEqual(
+        expect.arrayContaining(['401', '429']),
+      );
     });
   });
 
@@ -96,6 +112,10 @@ describe('API component: API keys, rate limits, security headers', () => {
       expect(limited.statusCode).toBe(429);
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
       expect(limited.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+      // The queue board, which has an error handler of its own, answers the same.
+      const board = await second.inject({ url: '/admin/queues', headers: bearer(KEY) });
+      expect(board.statusCode).toBe(429);
+      expect(board.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
       // Another key has its own budget; probes are never limited.
       expect(
         (await first.inject({ url: '/v1/predictions', headers: bearer(OTHER_KEY) })).statusCode,

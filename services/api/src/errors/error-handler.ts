@@ -42,6 +42,12 @@ function toAppError(err: FastifyError): AppError {
         (v.params as { missingProperty?: string }).missingProperty === 'image',
     );
     if (missingImage) return new AppError('NO_IMAGE', undefined, { cause: err });
+    const unknownField = err.validation.find((v) => v.keyword === 'propertyNames');
+    if (unknownField) {
+      const { propertyName } = unknownField.params as { propertyName?: string };
+      const message = `The form field "${propertyName}" is not taken: the only field is "image"`;
+      return new AppError('BAD_REQUEST', message, { cause: err });
+    }
     return new AppError('BAD_REQUEST', err.message, { cause: err });
   }
   if (MALFORMED_MULTIPART.test(err.message)) {
@@ -76,21 +82,27 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
   return sendError(request, reply, new AppError('BAD_REQUEST', err.message, { cause: err }));
 }
 
-/** One error handler for every route; internals never leave on 5xx. */
+/**
+ * One error handler for every route; internals never leave on 5xx. Exported for third-party
+ * plugins that set their own handler in their scope (the queue board), so their routes too
+ * answer a hook's refusal (401, 429) from the catalog.
+ */
+export function handleError(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const appError = toAppError(err);
+  if (appError.code === 'INTERNAL') {
+    request.log.error({ err, url: request.url, method: request.method }, 'request failed');
+  } else if (appError.status >= 500) {
+    // Outages and a full queue: expected under faults, told to the client as retry-later.
+    const cause = appError.cause instanceof Error ? appError.cause.message : undefined;
+    request.log.warn({ code: appError.code, reason: appError.message, cause }, 'request refused');
+  } else {
+    request.log.info({ code: appError.code, msg: appError.message }, 'request refused');
+  }
+  return sendError(request, reply, appError);
+}
+
 export function registerErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const appError = toAppError(err);
-    if (appError.code === 'INTERNAL') {
-      request.log.error({ err, url: request.url, method: request.method }, 'request failed');
-    } else if (appError.status >= 500) {
-      // Outages and a full queue: expected under faults, told to the client as retry-later.
-      const cause = appError.cause instanceof Error ? appError.cause.message : undefined;
-      request.log.warn({ code: appError.code, reason: appError.message, cause }, 'request refused');
-    } else {
-      request.log.info({ code: appError.code, msg: appError.message }, 'request refused');
-    }
-    return sendError(request, reply, appError);
-  });
+  app.setErrorHandler(handleError);
 
   // Every route's path pattern and methods, so a known path asked with another method gets 405.
   const routes: { pattern: RegExp; methods: string[] }[] = [];

@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { OPEN_PATHS } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { errorSchema } from '../schemas/common.schema.js';
@@ -14,9 +15,6 @@ const IMAGE_MEDIA_TYPES = [
   'image/avif',
   'image/bmp',
 ];
-
-/** Routes probes use: no key, no rate limit. */
-const OPEN_PATHS = new Set(['/health']);
 
 interface Operation {
   requestBody?: { required?: boolean; content?: Record<string, { encoding?: object }> };

@@ -2,6 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import { handleError } from '../errors/error-handler.js';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
@@ -30,9 +31,13 @@ export async function queueBoardPlugin(app: FastifyInstance, opts: QueueBoardOpt
     }
     return payload;
   });
-  // Third-party routes: left out of the OpenAPI document.
   app.addHook('onRoute', (route) => {
+    // Third-party routes: left out of the OpenAPI document.
     route.schema = { ...route.schema, hide: true };
+    // The board's plugin sets its own error handler, which answers 500 to every error without
+    // a statusCode, the API key check's 401 and the rate limit's 429 included. Its routes take
+    // the catalog's handler, which outranks the one of their scope.
+    route.errorHandler = handleError;
   });
   const adapter = new FastifyAdapter();
   createBullBoard({

@@ -1,6 +1,6 @@
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import { AppError, createRedis } from '@imagerec/shared';
+import { AppError, createRedis, OPEN_PATHS } from '@imagerec/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiKeys } from '../security/api-keys.js';
@@ -12,12 +12,6 @@ declare module 'fastify' {
     apiKeyId?: string;
   }
 }
-
-/**
- * Probes and Prometheus must reach these without a key and without counting against a rate
- * limit. nginx does not serve /metrics: only the internal network reaches it.
- */
-const OPEN_PATHS = new Set(['/health', '/healthz', '/readyz', '/metrics']);
 
 const pathOf = (request: FastifyRequest) => request.url.split('?')[0] ?? '';
 

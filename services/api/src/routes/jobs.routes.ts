@@ -29,7 +29,7 @@ export async function jobsRoutes(app: FastifyInstance) {
         querystring: { type: 'object', properties: topKQuery },
         body: imageUploadBody(
           'One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP)',
-          true,
+          api.maxFiles,
         ),
         response: {
           202: {

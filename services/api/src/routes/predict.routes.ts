@@ -14,12 +14,9 @@ type PredictRequest = FastifyRequest<{ Querystring: { topK: number; timeoutMs: n
 
 export async function predictRoutes(app: FastifyInstance) {
   const { api } = app.config;
+  const oneImage = imageUploadBody('One image file', 1);
 
-  const schema = (
-    summary: string,
-    description: string,
-    body = imageUploadBody('One image file', false),
-  ) => ({
+  const schema = (summary: string, description: string, body = oneImage) => ({
     tags: ['predict'],
     summary,
     description,
@@ -104,8 +101,13 @@ export async function predictRoutes(app: FastifyInstance) {
         'Same as POST /v1/predict; kept so `curl -F "image=@cat.png" /predict` works as before. ' +
           `From the history page's form (Accept: text/html) it takes up to ${api.maxFiles} files ` +
           'and answers 303 to the page.',
-        imageUploadBody('One image file; an HTML form may send several', true),
+        imageUploadBody('One image file; an HTML form may send several', api.maxFiles),
       ),
+      // The document promises one file, as /v1/predict does: several are for the history page's
+      // form (Accept: text/html) only, and an API client that sends them gets 400 TOO_MANY_FILES.
+      config: {
+        swaggerTransform: ({ schema, url }) => ({ url, schema: { ...schema, body: oneImage } }),
+      },
     },
     formHandler,
   );
