@@ -9,6 +9,11 @@ export interface NewClassifyJob {
   data: ClassifyJobData;
   pixels: Buffer;
   priority: JobPriority;
+  /**
+   * Jobs with the same key join: while one with this key is queued or running, another is not
+   * added and answers with that job's id (BullMQ deduplication, whose key the job's end removes).
+   */
+  joinKey?: string;
 }
 
 export type ClassifyBullQueue = Queue<ClassifyJobData, ClassifyResult, JobName>;
@@ -34,16 +39,27 @@ export class ClassifyQueue {
     this.pixels = new PixelStore(redis, cfg.name, cfg.pixelsTtlS);
   }
 
-  async enqueue(jobs: NewClassifyJob[]): Promise<void> {
+  /** Each job's id once queued: its own, or that of the running job it joined. */
+  async enqueue(jobs: NewClassifyJob[]): Promise<string[]> {
+    // A job already running for the key is joined without writing pixels that would go unused.
+    const running = await Promise.all(
+      jobs.map((j) => (j.joinKey ? this.queue.getDeduplicationJobId(j.joinKey) : null)),
+    );
+    const fresh = jobs.filter((_, i) => !running[i]);
     // Pixels first: a worker may take a job the moment it is added.
-    await this.pixels.putMany(jobs.map(({ id, pixels }) => ({ jobId: id, pixels })));
-    await this.queue.addBulk(
-      jobs.map(({ id, data, priority }) => ({
+    await this.pixels.putMany(fresh.map(({ id, pixels }) => ({ jobId: id, pixels })));
+    const added = await this.queue.addBulk(
+      fresh.map(({ id, data, priority, joinKey }) => ({
         name: JobName.Classify,
         data,
-        opts: { jobId: id, priority },
+        opts: { jobId: id, priority, ...(joinKey && { deduplication: { id: joinKey } }) },
       })),
     );
+    // Lost a race to an identical job added meanwhile: that one runs, these pixels are unused.
+    const joined = fresh.filter((j, i) => added[i]?.id !== j.id).map((j) => j.id);
+    await this.pixels.deleteMany(joined);
+    const ids = new Map(fresh.map((j, i) => [j.id, added[i]?.id ?? j.id]));
+    return jobs.map((j, i) => running[i] ?? ids.get(j.id) ?? j.id);
   }
 
   close(): Promise<void> {

@@ -7,6 +7,7 @@ import { frameworkErrors, registerErrorHandlers } from './errors/error-handler.j
 import { backendsPlugin } from './plugins/backends.plugin.js';
 import { docsPlugin } from './plugins/docs.plugin.js';
 import { gracefulClosePlugin } from './plugins/graceful-close.plugin.js';
+import { idempotencyPlugin } from './plugins/idempotency.plugin.js';
 import { metricsPlugin } from './plugins/metrics.plugin.js';
 import { queueBoardPlugin } from './plugins/queue-board.plugin.js';
 import { securityPlugin } from './plugins/security.plugin.js';
@@ -57,6 +58,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   // Before the backends: its preClose hook must run before theirs answers the long-polls.
   await app.register(gracefulClosePlugin);
   await app.register(backendsPlugin);
+  await app.register(idempotencyPlugin);
 
   // Which process answered: nginx spreads requests over several.
   const instance = `${hostname()}:${config.api.port}`;

@@ -1,5 +1,6 @@
 import { AppError, JobPriority, JobStatus } from '@imagerec/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
 import {
   errorResponses,
   imageUploadBody,
@@ -37,6 +38,7 @@ export async function predictRoutes(app: FastifyInstance) {
         },
       },
     },
+    headers: idempotencyKeyHeaders,
     body,
     response: {
       200: jobViewSchema,
@@ -45,7 +47,7 @@ export async function predictRoutes(app: FastifyInstance) {
         description: 'From an HTML form: back to the history page, which shows the jobs as pending',
         type: 'null',
       },
-      ...errorResponses(400, 413, 415, 422, 503),
+      ...errorResponses(400, 409, 413, 415, 422, 503),
     },
   });
 
@@ -71,6 +73,7 @@ export async function predictRoutes(app: FastifyInstance) {
   app.post(
     '/v1/predict',
     {
+      config: { idempotent: true },
       schema: schema(
         'Classify one image and wait for the answer',
         `Waits up to timeoutMs (default ${api.syncTimeoutMs}, at most ${api.syncTimeoutMaxMs}). ` +
@@ -99,6 +102,7 @@ export async function predictRoutes(app: FastifyInstance) {
   app.post(
     '/predict',
     {
+      config: { idempotent: true },
       schema: schema(
         "Classify one image (the original service's call)",
         'Same as POST /v1/predict; kept so `curl -F "image=@cat.png" /predict` works as before. ' +
