@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ImagerecClient, type JobView } from '@imagerec/client';
 import { MetricName } from '@imagerec/shared';
 import { describe, expect, it } from 'vitest';
 import { noisePng } from '../support/images.js';
-import { multipartBody } from '../support/multipart.js';
 import { API_URLS, LOG_DIR, NGINX_URL, WORKER_URLS, WORKERS } from '../support/stack.js';
 import { stackConfig } from '../support/test-config.js';
 
@@ -73,15 +73,13 @@ describe('operations of the running stack', () => {
       precision: stackConfig().model.precision,
     });
 
-    const { payload, headers } = await multipartBody([{ filename: 'trace.png', bytes }]);
-    const res = await fetch(`${NGINX_URL}/v1/predict?timeoutMs=30000`, {
-      method: 'POST',
-      body: payload,
-      headers: { ...headers, 'x-request-id': requestId },
-    });
+    const res = await new ImagerecClient({ baseUrl: NGINX_URL }).predict(
+      { filename: 'trace.png', bytes },
+      { timeoutMs: 30_000, requestId },
+    );
     expect(res.status).toBe(200);
-    expect(res.headers.get('x-request-id')).toBe(requestId);
-    const { id } = (await res.json()) as { id: string };
+    expect(res.requestId).toBe(requestId);
+    const { id } = res.body;
 
     // Log lines are written as they happen; give the worker's a moment to reach the file.
     let logs = grepLogs(requestId);
@@ -100,6 +98,29 @@ describe('operations of the running stack', () => {
       precision: stackConfig().model.precision,
     });
     expect(after).toBeGreaterThanOrEqual(before + 1);
+  });
+
+  it('100 identical predicts in flight through nginx run inference once', async () => {
+    const classified = async () =>
+      total(await scrape(WORKER_URLS), MetricName.ImagesClassified, {
+        precision: stackConfig().model.precision,
+      });
+    const client = new ImagerecClient({ baseUrl: NGINX_URL });
+    const bytes = await noisePng(24);
+    const before = await classified();
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        client.predict({ filename: 'same.png', bytes }, { timeoutMs: 30_000 }),
+      ),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(100).fill(200));
+    const views = answers.map((a) => a.body as JobView);
+    // Joined the one job (on either API process), or came after it and got its cached result.
+    const ran = new Set(views.filter((v) => !v.cached).map((v) => v.id));
+    expect(ran.size).toBe(1);
+    expect(views.every((v) => v.status === 'completed')).toBe(true);
+    expect(new Set(views.map((v) => JSON.stringify(v.predictions))).size).toBe(1);
+    expect((await classified()) - before).toBe(1);
   });
 
   it('the API exports request durations and queue depth (not through nginx); /admin/queues is served', async () => {
