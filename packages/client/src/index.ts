@@ -33,6 +33,8 @@ export interface SubmitOptions {
   idempotencyKey?: string;
   /** Where the service POSTs the finished job (a signed Standard Webhooks call). */
   callbackUrl?: string;
+  /** Sent as X-Request-Id: the service's and workers' log lines about this request carry it. */
+  requestId?: string;
 }
 
 export interface PredictOptions extends SubmitOptions {
@@ -46,6 +48,8 @@ interface Answer {
   status: number;
   /** The answer was given before, to a request with the same Idempotency-Key. */
   replayed: boolean;
+  /** The request's id in the service's logs (X-Request-Id). */
+  requestId: string | null;
 }
 
 export type PredictAnswer = Answer &
@@ -97,6 +101,13 @@ function fail(response: Response, error: unknown): never {
 const answerOf = (response: Response) => ({
   status: response.status,
   replayed: response.headers.get('idempotent-replayed') === 'true',
+  requestId: response.headers.get('x-request-id'),
+});
+
+/** The headers of a POST: its Idempotency-Key and request id, where given. */
+const postHeaders = ({ idempotencyKey, requestId }: SubmitOptions) => ({
+  'idempotency-key': idempotencyKey,
+  ...(requestId && { 'x-request-id': requestId }),
 });
 
 /**
@@ -116,12 +127,12 @@ export class ImagerecClient {
 
   /** Classifies one image and waits (up to timeoutMs) for the answer: 200 with it, or 202 with the job. */
   async predict(file: ImageFile, options: PredictOptions = {}): Promise<PredictAnswer> {
-    const { topK, timeoutMs, idempotencyKey, callbackUrl } = options;
+    const { topK, timeoutMs, callbackUrl } = options;
     const { data, error, response } = await this.api.POST('/v1/predict', {
       params: {
         // callbackUrl: the webhook parameter; typed here until the document carries it.
         query: { topK, timeoutMs, ...(callbackUrl && { callbackUrl }) },
-        header: { 'idempotency-key': idempotencyKey },
+        header: postHeaders(options),
       },
       body: formOf([file]) as never,
     });
@@ -134,11 +145,11 @@ export class ImagerecClient {
     input: ImageFile[] | { urls: string[] },
     options: SubmitOptions = {},
   ): Promise<SubmitAnswer> {
-    const { topK, idempotencyKey, callbackUrl } = options;
+    const { topK, callbackUrl } = options;
     const { data, error, response } = await this.api.POST('/v1/jobs', {
       params: {
         query: { topK, ...(callbackUrl && { callbackUrl }) },
-        header: { 'idempotency-key': idempotencyKey },
+        header: postHeaders(options),
       },
       // Files go as multipart; URLs as the JSON body {"urls": [...]}.
       body: (Array.isArray(input) ? formOf(input) : input) as never,

@@ -57,8 +57,10 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   await app.register(metricsPlugin);
   // Before the backends: its preClose hook must run before theirs answers the long-polls.
   await app.register(gracefulClosePlugin);
-  await app.register(backendsPlugin);
+  // Before the backends: onClose hooks run last-registered first, so its Redis client closes
+  // only after the backends have waited for the running handlers (which store their answers).
   await app.register(idempotencyPlugin);
+  await app.register(backendsPlugin);
 
   // Which process answered: nginx spreads requests over several.
   const instance = `${hostname()}:${config.api.port}`;
