@@ -41,25 +41,19 @@ export class ClassifyQueue {
 
   /** Each job's id once queued: its own, or that of the running job it joined. */
   async enqueue(jobs: NewClassifyJob[]): Promise<string[]> {
-    // A job already running for the key is joined without writing pixels that would go unused.
-    const running = await Promise.all(
-      jobs.map((j) => (j.joinKey ? this.queue.getDeduplicationJobId(j.joinKey) : null)),
-    );
-    const fresh = jobs.filter((_, i) => !running[i]);
-    // Pixels first: a worker may take a job the moment it is added.
-    await this.pixels.putMany(fresh.map(({ id, pixels }) => ({ jobId: id, pixels })));
+    // Pixels first: a worker may take a job the moment it is added. (A job that joins another
+    // wrote its pixels for nothing; checking first would cost every upload a round trip.)
+    await this.pixels.putMany(jobs.map(({ id, pixels }) => ({ jobId: id, pixels })));
     const added = await this.queue.addBulk(
-      fresh.map(({ id, data, priority, joinKey }) => ({
+      jobs.map(({ id, data, priority, joinKey }) => ({
         name: JobName.Classify,
         data,
         opts: { jobId: id, priority, ...(joinKey && { deduplication: { id: joinKey } }) },
       })),
     );
-    // Lost a race to an identical job added meanwhile: that one runs, these pixels are unused.
-    const joined = fresh.filter((j, i) => added[i]?.id !== j.id).map((j) => j.id);
-    await this.pixels.deleteMany(joined);
-    const ids = new Map(fresh.map((j, i) => [j.id, added[i]?.id ?? j.id]));
-    return jobs.map((j, i) => running[i] ?? ids.get(j.id) ?? j.id);
+    const ids = jobs.map((j, i) => added[i]?.id ?? j.id);
+    await this.pixels.deleteMany(jobs.filter((j, i) => ids[i] !== j.id).map((j) => j.id));
+    return ids;
   }
 
   close(): Promise<void> {
