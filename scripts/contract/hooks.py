@@ -1,6 +1,6 @@
 """Schemathesis hooks: an upload part declared as image/jpeg, image/png, ... gets a real image of
 that type (random size, mode and pixels), so positive tests send what the contract promises
-to accept; a well-formed Idempotency-Key is made unique per request (see map_headers). Other
+to accept; a well-formed Idempotency-Key is made unique per request (see before_call). Other
 bodies, and every negative test, are schemathesis's own."""
 import io
 import re
@@ -46,10 +46,10 @@ IDEMPOTENCY_KEY = re.compile(r'^("[!-~]{1,255}"|[!-~]{1,255})$')
 
 
 @schemathesis.hook
-def map_headers(ctx, headers):
+def before_call(ctx, case, **kwargs):
     """Generated keys repeat across different bodies, which the contract answers with 422
-    IDEMPOTENCY_KEY_REUSED; a valid key gets a fresh value, a malformed one stays (400)."""
-    key = (headers or {}).get("idempotency-key")
+    IDEMPOTENCY_KEY_REUSED; a well-formed key gets a fresh value for each request (in every
+    phase, so also on the cases the coverage phase builds), a malformed one stays (400)."""
+    key = (case.headers or {}).get("idempotency-key")
     if isinstance(key, str) and IDEMPOTENCY_KEY.match(key):
-        headers["idempotency-key"] = str(uuid.uuid4())
-    return headers
+        case.headers["idempotency-key"] = str(uuid.uuid4())
