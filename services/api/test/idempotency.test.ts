@@ -147,6 +147,26 @@ describe('Idempotency-Key and identical uploads joining one job: real Redis and 
     }
   });
 
+  it('keeps keys per API key where API_KEYS is set', async () => {
+    const keyed = await startApi({ API_KEYS: `a:${'a'.repeat(16)},b:${'b'.repeat(16)}` });
+    try {
+      const [mine, theirs] = await Promise.all([uniqueImage('a.png'), uniqueImage('b.png')]);
+      const as = (secret: string, part: FilePart) =>
+        keyed.post('/v1/jobs', [part], {
+          authorization: `Bearer ${secret.repeat(16)}`,
+          'idempotency-key': 'shared-key',
+        });
+      const a = await as('a', mine);
+      const b = await as('b', theirs);
+      expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
+      expect(jobIds(a)).not.toEqual(jobIds(b));
+      expect((await as('a', theirs)).statusCode).toBe(422);
+      expect((await as('b', theirs)).headers['idempotent-replayed']).toBe('true');
+    } finally {
+      await keyed.close();
+    }
+  });
+
   it('refuses a malformed key with 400', async () => {
     const res = await withKey('has spaces in it', [await uniqueImage('x.png')]);
     expect(res.statusCode).toBe(400);
