@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 const alias = {
   '@imagerec/shared': fileURLToPath(new URL('./packages/shared/src/index.ts', import.meta.url)),
   '@imagerec/model': fileURLToPath(new URL('./packages/model/src/index.ts', import.meta.url)),
+  '@imagerec/client': fileURLToPath(new URL('./packages/client/src/index.ts', import.meta.url)),
 };
 
 export default defineConfig({

@@ -1,7 +1,10 @@
 """Schemathesis hooks: an upload part declared as image/jpeg, image/png, ... gets a real image of
 that type (random size, mode and pixels), so positive tests send what the contract promises
-to accept. Other bodies, and every negative test, are schemathesis's own."""
+to accept; a well-formed Idempotency-Key is made unique per request (see before_call). Other
+bodies, and every negative test, are schemathesis's own."""
 import io
+import re
+import uuid
 
 import schemathesis
 from hypothesis import strategies as st
@@ -36,3 +39,17 @@ def images(fmt: str, modes: list[str]) -> st.SearchStrategy[bytes]:
 
 for media_type, (fmt, modes) in FORMATS.items():
     schemathesis.openapi.media_type(media_type, images(fmt, modes))
+
+
+# The API's pattern for the header (services/api/src/idempotency/idempotency.ts).
+IDEMPOTENCY_KEY = re.compile(r'^("[!-~]{1,255}"|[!-~]{1,255})$')
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    """Generated keys repeat across different bodies, which the contract answers with 422
+    IDEMPOTENCY_KEY_REUSED; a well-formed key gets a fresh value for each request (in every
+    phase, so also on the cases the coverage phase builds), a malformed one stays (400)."""
+    key = (case.headers or {}).get("idempotency-key")
+    if isinstance(key, str) and IDEMPOTENCY_KEY.match(key):
+        case.headers["idempotency-key"] = str(uuid.uuid4())

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ImagerecClient } from '@imagerec/client';
 import { createRedis, QueueName } from '@imagerec/shared';
 import { Queue } from 'bullmq';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noisePng } from '../support/images.js';
-import { multipartBody } from '../support/multipart.js';
 import { NGINX_URL, OUTPUT_DIR } from '../support/stack.js';
 import { IMAGES_DIR } from '../support/test-config.js';
 
@@ -149,14 +149,10 @@ describe('the history page in a real browser (Chromium)', () => {
 
   it('pages back with the Older link', async () => {
     // A newest record of its own: the jobs of one upload share their acceptance time.
-    const { payload, headers } = await multipartBody([
+    const res = await new ImagerecClient({ baseUrl: NGINX_URL }).predict(
       { filename: 'newest.png', bytes: await noisePng(16) },
-    ]);
-    const res = await fetch(`${NGINX_URL}/v1/predict?timeoutMs=30000`, {
-      method: 'POST',
-      body: payload,
-      headers,
-    });
+      { timeoutMs: 30_000 },
+    );
     expect(res.status).toBe(200);
     await page.goto(`${NGINX_URL}/?limit=1`);
     const first = await page.locator('.item').first().getAttribute('data-job-id');

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MetricName } from '@imagerec/shared';
+import { ImagerecClient, type JobView, type PredictAnswer } from '@imagerec/client';
+import { createRedis, MetricName } from '@imagerec/shared';
+import { Queue, QueueEvents } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { noisePng } from '../support/images.js';
-import { multipartBody } from '../support/multipart.js';
 import { API_URLS, LOG_DIR, NGINX_URL, WORKER_URLS, WORKERS } from '../support/stack.js';
 import { stackConfig } from '../support/test-config.js';
 
@@ -73,15 +74,13 @@ describe('operations of the running stack', () => {
       precision: stackConfig().model.precision,
     });
 
-    const { payload, headers } = await multipartBody([{ filename: 'trace.png', bytes }]);
-    const res = await fetch(`${NGINX_URL}/v1/predict?timeoutMs=30000`, {
-      method: 'POST',
-      body: payload,
-      headers: { ...headers, 'x-request-id': requestId },
-    });
+    const res = await new ImagerecClient({ baseUrl: NGINX_URL }).predict(
+      { filename: 'trace.png', bytes },
+      { timeoutMs: 30_000, requestId },
+    );
     expect(res.status).toBe(200);
-    expect(res.headers.get('x-request-id')).toBe(requestId);
-    const { id } = (await res.json()) as { id: string };
+    expect(res.requestId).toBe(requestId);
+    const { id } = res.body;
 
     // Log lines are written as they happen; give the worker's a moment to reach the file.
     let logs = grepLogs(requestId);
@@ -100,6 +99,49 @@ describe('operations of the running stack', () => {
       precision: stackConfig().model.precision,
     });
     expect(after).toBeGreaterThanOrEqual(before + 1);
+  });
+
+  it('100 identical predicts in flight through nginx run inference once', async () => {
+    const config = stackConfig();
+    const classified = async () =>
+      total(await scrape(WORKER_URLS), MetricName.ImagesClassified, {
+        precision: config.model.precision,
+      });
+    const queue = new Queue(config.queue.name, { connection: createRedis(config.redis.url) });
+    const events = new QueueEvents(config.queue.name, {
+      connection: createRedis(config.redis.url),
+    });
+    await events.waitUntilReady();
+    let joined = 0;
+    events.on('deduplicated', () => joined++);
+    const client = new ImagerecClient({ baseUrl: NGINX_URL });
+    const bytes = await noisePng(24);
+    const before = await classified();
+    // Paused until every upload has reached the queue, so all are in flight together: one that
+    // came after the job had ended would be answered from the cache instead (or run again, if
+    // it read the cache just before the result was stored and queued just after).
+    await queue.pause();
+    let answers: PredictAnswer[];
+    try {
+      const predicts = Promise.all(
+        Array.from({ length: 100 }, () =>
+          client.predict({ filename: 'same.png', bytes }, { timeoutMs: 30_000 }),
+        ),
+      );
+      for (let i = 0; i < 200 && joined < 99; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(joined).toBe(99);
+      await queue.resume();
+      answers = await predicts;
+    } finally {
+      await queue.resume();
+      await Promise.all([queue.close(), events.close()]);
+    }
+    expect(answers.map((a) => a.status)).toEqual(Array(100).fill(200));
+    const views = answers.map((a) => a.body as JobView);
+    // Both API processes answered, every answer names the one job.
+    expect(new Set(views.map((v) => v.id)).size).toBe(1);
+    expect(views.every((v) => v.status === 'completed' && !v.cached)).toBe(true);
+    expect((await classified()) - before).toBe(1);
   });
 
   it('the API exports request durations and queue depth (not through nginx); /admin/queues is served', async () => {

@@ -3,46 +3,28 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ImagerecClient, type JobRef, type JobView, type PredictAnswer } from '@imagerec/client';
 import { EXPIRED_REASON, PredictionRepository } from '@imagerec/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FilePart, postParts } from '../support/multipart.js';
+import type { FilePart } from '../support/multipart.js';
 import { API_URL, NGINX_URL, WORKERS } from '../support/stack.js';
 import { IMAGES_DIR, stackConfig } from '../support/test-config.js';
 import { uniqueImage } from '../support/unique-image.js';
 
 const run = promisify(execFile);
-
-interface JobView {
-  id: string;
-  status: string;
-  filename: string;
-  predictions?: { index: number; label: string; score: number }[];
-  cached?: boolean;
-  timings: { batchSize: number; totalMs: number };
-  finishedAt?: string;
-  error?: string;
-}
-interface JobRef {
-  id: string;
-  status: string;
-  statusUrl: string;
-}
+const client = new ImagerecClient({ baseUrl: API_URL });
 
 const image = (name: string, filename = name): FilePart => ({
   filename,
   bytes: readFileSync(join(IMAGES_DIR, name)),
 });
 
-const post = (path: string, parts: FilePart[]) => postParts(API_URL, path, parts);
-
-const getJob = async (id: string, query = '') =>
-  (await (await fetch(`${API_URL}/v1/jobs/${id}${query}`)).json()) as JobView;
+const predictionsOf = (answer: PredictAnswer) =>
+  answer.status === 200 ? answer.body.predictions : undefined;
 
 async function untilFinished(id: string): Promise<JobView> {
-  for (let i = 0; i < 20; i++) {
-    const view = await getJob(id, '?waitMs=10000');
-    if (view.status === 'completed' || view.status === 'failed') return view;
-  }
+  const view = await client.wait(id, { timeoutMs: 200_000 });
+  if (view.status === 'completed' || view.status === 'failed') return view;
   throw new Error(`job ${id} did not finish`);
 }
 
@@ -55,12 +37,13 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
   afterAll(() => repository.close());
 
   it('upload, poll, completed: cat.png is an Egyptian cat', async () => {
-    const res = await post('/v1/jobs', [image('cat.png', `cat-${randomUUID()}.png`)]);
+    const res = await client.submit([image('cat.png', `cat-${randomUUID()}.png`)]);
     expect(res.status).toBe(202);
-    const [job] = res.body.jobs as JobRef[];
+    const [job] = res.body.jobs;
+    expect(job?.statusUrl).toBe(`/v1/jobs/${job?.id}`);
     let view: JobView | undefined;
     for (let i = 0; i < 100 && view?.status !== 'completed'; i++) {
-      view = (await (await fetch(`${API_URL}${job?.statusUrl}`)).json()) as JobView;
+      view = await client.job(job?.id ?? '');
       if (view.status !== 'completed') await new Promise((r) => setTimeout(r, 100));
     }
     expect(view?.status).toBe('completed');
@@ -68,31 +51,31 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
   });
 
   it('long-poll answers within 1 s of completion', async () => {
-    const res = await post('/v1/jobs', [await uniqueImage('noise-long-poll.png')]);
-    const [job] = res.body.jobs as JobRef[];
-    const view = await getJob(job?.id ?? '', '?waitMs=20000');
+    const res = await client.submit([await uniqueImage('noise-long-poll.png')]);
+    const [job] = res.body.jobs;
+    const view = await client.wait(job?.id ?? '', { timeoutMs: 20_000 });
     const answeredAt = Date.now();
     expect(view.status).toBe('completed');
     expect(answeredAt - Date.parse(view.finishedAt ?? '')).toBeLessThan(1000);
   });
 
   it('sync predict answers 200 with the result', async () => {
-    const res = await post('/v1/predict?topK=3', [image('parrot.jpg')]);
+    const res = await client.predict(image('parrot.jpg'), { topK: 3 });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('completed');
-    const predictions = res.body.predictions as JobView['predictions'];
+    const predictions = predictionsOf(res);
     expect(predictions).toHaveLength(3);
     expect(predictions?.map((p) => p.index)).toContain(89);
   });
 
   it('sync predict with timeoutMs=1 answers 202; its job is skipped as expired, not run', async () => {
     // The deadline passes before the job is even queued, so no worker takes it in time.
-    const res = await post('/v1/predict?timeoutMs=1', [await uniqueImage('noise-timeout.png')]);
+    const res = await client.predict(await uniqueImage('noise-timeout.png'), { timeoutMs: 1 });
     expect(res.status).toBe(202);
-    const view = await untilFinished(res.body.id as string);
+    const view = await untilFinished(res.body.id);
     expect(view).toMatchObject({ status: 'failed', error: EXPIRED_REASON });
     expect(view.predictions ?? []).toEqual([]);
-    expect(await repository.findByJobId(res.body.id as string)).toMatchObject({
+    expect(await repository.findByJobId(res.body.id)).toMatchObject({
       status: 'failed',
       error: EXPIRED_REASON,
     });
@@ -112,16 +95,22 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
       const name = names[i % names.length] as string;
       return image(name, `batch-${run}-${i}-${name}`);
     });
-    const res = await post('/v1/jobs', parts);
+    const res = await client.submit(parts);
     expect(res.status).toBe(202);
-    const jobs = res.body.jobs as JobRef[];
+    const { jobs } = res.body;
     expect(jobs).toHaveLength(20);
     const views = await Promise.all(jobs.map((j) => untilFinished(j.id)));
     expect(views.map((v) => v.status)).toEqual(Array(20).fill('completed'));
-    for (const job of jobs)
-      expect((await repository.findByJobId(job.id))?.status).toBe('completed');
+    // Parts with the same bytes that no earlier result answered joined one job: its record
+    // (and page entry) carries the filename of the part that queued it.
+    const filenames = new Set(parts.map((p) => p.filename));
     const page = await (await fetch(`${API_URL}/?limit=100`)).text();
-    for (const part of parts) expect(page).toContain(part.filename);
+    for (const id of new Set(jobs.map((j) => j.id))) {
+      const record = await repository.findByJobId(id);
+      expect(record?.status).toBe('completed');
+      expect(filenames.has(record?.filename ?? '')).toBe(true);
+      expect(page).toContain(record?.filename);
+    }
   });
 
   it(`${WORKERS} workers share a burst of 64 jobs, each processing some, in batches`, async () => {
@@ -130,8 +119,8 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
     );
     const jobs: JobRef[] = [];
     for (let i = 0; i < parts.length; i += 16) {
-      const res = await post('/v1/jobs', parts.slice(i, i + 16));
-      jobs.push(...(res.body.jobs as JobRef[]));
+      const res = await client.submit(parts.slice(i, i + 16));
+      jobs.push(...res.body.jobs);
     }
     const views = await Promise.all(jobs.map((j) => untilFinished(j.id)));
     expect(views.every((v) => v.status === 'completed')).toBe(true);
@@ -143,27 +132,40 @@ describe('the running stack: API, queue, batching workers, MongoDB', () => {
 
   it('answers the same image twice: the second from the cache', async () => {
     const part = await uniqueImage('twice.png');
-    const first = await post('/v1/predict', [part]);
-    const second = await post('/v1/predict', [part]);
+    const first = await client.predict(part);
+    const second = await client.predict(part);
     expect(first.body).toMatchObject({ status: 'completed', cached: false });
     expect(second.body).toMatchObject({ status: 'completed', cached: true });
-    expect(second.body.predictions).toEqual(first.body.predictions);
+    expect(predictionsOf(second)).toEqual(predictionsOf(first));
+  });
+
+  it('an Idempotency-Key through nginx: a retry names the same jobs, another request under it is refused', async () => {
+    const viaNginx = new ImagerecClient({ baseUrl: NGINX_URL });
+    const idempotencyKey = `e2e-${randomUUID()}`;
+    const parts = [await uniqueImage('retry-a.png'), await uniqueImage('retry-b.png')];
+    // nginx spreads the tries over both API processes: the key lives in Redis, shared.
+    const tries = [];
+    for (let i = 0; i < 4; i++) tries.push(await viaNginx.submit(parts, { idempotencyKey }));
+    expect(tries.map((t) => t.replayed)).toEqual([false, true, true, true]);
+    for (const t of tries) expect(t.body).toEqual(tries[0]?.body);
+    await expect(viaNginx.submit(parts.slice(0, 1), { idempotencyKey })).rejects.toMatchObject({
+      status: 422,
+      code: 'IDEMPOTENCY_KEY_REUSED',
+    });
+    const views = await Promise.all(tries[0]?.body.jobs.map((j) => untilFinished(j.id)) ?? []);
+    expect(views.map((v) => v.status)).toEqual(['completed', 'completed']);
   });
 
   it('refuses bad input with its status, and the next good upload still works', async () => {
-    expect(
-      (await post('/v1/jobs', [{ filename: 'x.png', bytes: Buffer.from('not an image') }])).status,
-    ).toBe(415);
-    expect(
-      (
-        await post('/v1/jobs', [
-          { filename: 'x.png', bytes: image('cat.png').bytes.subarray(0, 5000) },
-        ])
-      ).status,
-    ).toBe(422);
+    await expect(
+      client.submit([{ filename: 'x.png', bytes: Buffer.from('not an image') }]),
+    ).rejects.toMatchObject({ status: 415 });
+    await expect(
+      client.submit([{ filename: 'x.png', bytes: image('cat.png').bytes.subarray(0, 5000) }]),
+    ).rejects.toMatchObject({ status: 422 });
     const bad = await fetch(`${API_URL}/v1/jobs`, { method: 'POST', body: 'no form' });
     expect(bad.status).toBe(400);
-    const good = await post('/v1/predict', [image('grace_hopper.png')]);
+    const good = await client.predict(image('grace_hopper.png'));
     expect(good.status).toBe(200);
   });
 

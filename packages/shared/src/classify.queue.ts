@@ -9,6 +9,11 @@ export interface NewClassifyJob {
   data: ClassifyJobData;
   pixels: Buffer;
   priority: JobPriority;
+  /**
+   * Jobs with the same key join: while one with this key is queued or running, another is not
+   * added and answers with that job's id (BullMQ deduplication, whose key the job's end removes).
+   */
+  joinKey?: string;
 }
 
 export type ClassifyBullQueue = Queue<ClassifyJobData, ClassifyResult, JobName>;
@@ -34,16 +39,21 @@ export class ClassifyQueue {
     this.pixels = new PixelStore(redis, cfg.name, cfg.pixelsTtlS);
   }
 
-  async enqueue(jobs: NewClassifyJob[]): Promise<void> {
-    // Pixels first: a worker may take a job the moment it is added.
+  /** Each job's id once queued: its own, or that of the running job it joined. */
+  async enqueue(jobs: NewClassifyJob[]): Promise<string[]> {
+    // Pixels first: a worker may take a job the moment it is added. (A job that joins another
+    // wrote its pixels for nothing; checking first would cost every upload a round trip.)
     await this.pixels.putMany(jobs.map(({ id, pixels }) => ({ jobId: id, pixels })));
-    await this.queue.addBulk(
-      jobs.map(({ id, data, priority }) => ({
+    const added = await this.queue.addBulk(
+      jobs.map(({ id, data, priority, joinKey }) => ({
         name: JobName.Classify,
         data,
-        opts: { jobId: id, priority },
+        opts: { jobId: id, priority, ...(joinKey && { deduplication: { id: joinKey } }) },
       })),
     );
+    const ids = jobs.map((j, i) => added[i]?.id ?? j.id);
+    await this.pixels.deleteMany(jobs.filter((j, i) => ids[i] !== j.id).map((j) => j.id));
+    return ids;
   }
 
   close(): Promise<void> {

@@ -107,6 +107,11 @@ export const envSchema = z.object({
       z.coerce.number().positive().max(36_500).optional(),
     )
     .describe('Delete predictions older than this many days; unset keeps everything'),
+  IDEMPOTENCY_TTL_S: int(60, 30 * 24 * 3600)
+    .default(24 * 3600)
+    .describe(
+      'How long an Idempotency-Key answers with its first response (same key, same request), seconds',
+    ),
   PIXELS_TTL_S: int(10, 7 * 24 * 3600)
     .default(3600)
     .describe('How long the preprocessed pixels wait in Redis for a worker, seconds'),
@@ -179,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       syncTimeoutMaxMs: e.SYNC_TIMEOUT_MAX_MS,
       longPollMaxMs: e.LONG_POLL_MAX_MS,
       cacheResults: e.CACHE_RESULTS,
+      idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
     },
     security: {
       apiKeys: e.API_KEYS.map((entry) => {

@@ -10,8 +10,17 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, message: 'Not found' },
   JOB_NOT_FOUND: { status: 404, message: 'No job with this id' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here' },
+  IDEMPOTENCY_KEY_IN_FLIGHT: {
+    status: 409,
+    message: 'A request with this Idempotency-Key is still being processed; retry later',
+    retryAfterS: 1,
+  },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The upload is larger than the limit' },
   UNSUPPORTED_FORMAT: { status: 415, message: 'The file is not an image format we read' },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    message: 'This Idempotency-Key was used with a different request',
+  },
   UNDECODABLE_IMAGE: { status: 422, message: 'The image could not be decoded' },
   TOO_MANY_PIXELS: { status: 422, message: 'The image has more pixels than the limit' },
   INFERENCE_FAILED: { status: 422, message: 'The image could not be classified' },

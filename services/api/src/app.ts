@@ -7,6 +7,7 @@ import { frameworkErrors, registerErrorHandlers } from './errors/error-handler.j
 import { backendsPlugin } from './plugins/backends.plugin.js';
 import { docsPlugin } from './plugins/docs.plugin.js';
 import { gracefulClosePlugin } from './plugins/graceful-close.plugin.js';
+import { idempotencyPlugin } from './plugins/idempotency.plugin.js';
 import { metricsPlugin } from './plugins/metrics.plugin.js';
 import { queueBoardPlugin } from './plugins/queue-board.plugin.js';
 import { securityPlugin } from './plugins/security.plugin.js';
@@ -56,6 +57,9 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   await app.register(metricsPlugin);
   // Before the backends: its preClose hook must run before theirs answers the long-polls.
   await app.register(gracefulClosePlugin);
+  // Before the backends: onClose hooks run last-registered first, so its Redis client closes
+  // only after the backends have waited for the running handlers (which store their answers).
+  await app.register(idempotencyPlugin);
   await app.register(backendsPlugin);
 
   // Which process answered: nginx spreads requests over several.

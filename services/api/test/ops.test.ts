@@ -12,6 +12,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filePart } from '../../../tests/support/multipart.js';
 import { IMAGES_DIR } from '../../../tests/support/test-config.js';
+import { uniqueImage } from '../../../tests/support/unique-image.js';
 import { queueBoardPlugin } from '../src/plugins/queue-board.plugin.js';
 import { type ApiHarness, startApi } from './support/api-harness.js';
 
@@ -62,7 +63,10 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
     const [{ id }] = (res.json() as { jobs: [{ id: string }] }).jobs;
     expect((await queue.getJob(id))?.data.requestId).toBe('ops-test-0001');
 
-    const odd = await post('/v1/jobs', [cat], { 'x-request-id': 'not an id\u0007' });
+    // Other bytes: the same ones would join the job just queued, which carries the first id.
+    const odd = await post('/v1/jobs', [await uniqueImage('cat.png')], {
+      'x-request-id': 'not an id\u0007',
+    });
     const made = String(odd.headers['x-request-id']);
     expect(made).toMatch(/^[0-9a-f-]{36}$/);
     const [{ id: oddId }] = (odd.json() as { jobs: [{ id: string }] }).jobs;

@@ -1,15 +1,13 @@
-import { join } from 'node:path';
 import { type AppConfig, createRedis, PredictionRepository } from '@imagerec/shared';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filePart, multipartBody } from '../../../tests/support/multipart.js';
+import { multipartBody } from '../../../tests/support/multipart.js';
 import { failedRecord } from '../../../tests/support/records.js';
 import { TcpProxy } from '../../../tests/support/tcp-proxy.js';
-import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
+import { testConfig } from '../../../tests/support/test-config.js';
+import { uniqueImage } from '../../../tests/support/unique-image.js';
 import { buildApp } from '../src/app.js';
-
-const cat = filePart(join(IMAGES_DIR, 'cat.png'));
 
 /** Retries `attempt` until it returns true or `timeoutMs` passes. */
 async function eventually(attempt: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -30,7 +28,8 @@ describe('API component: Redis or MongoDB unreachable, and a full queue', () => 
   let base: AppConfig;
 
   const upload = async (url = '/v1/jobs') => {
-    const body = await multipartBody([cat]);
+    // Each upload its own bytes: identical ones would join the job still queued.
+    const body = await multipartBody([await uniqueImage('cat.png')]);
     const started = Date.now();
     const res = await app.inject({ method: 'POST', url, ...body });
     return { res, ms: Date.now() - started };

@@ -19,6 +19,7 @@ import {
 } from '@imagerec/shared';
 import { isFinished, type JobView, viewFromQueue, viewFromRecord } from './job.view.js';
 import type { JobWaiters } from './job-waiters.js';
+import { joinKey } from './join-key.js';
 import { QueueDepth } from './queue-depth.js';
 
 /** How old a count of waiting jobs may be for admission to accept on it (see QueueDepth). */
@@ -32,7 +33,7 @@ export interface Upload {
 export interface SubmittedJob {
   id: string;
   status: JobStatus;
-  /** What was queued; none for a job answered from the cache. */
+  /** What was queued; none for a job answered from the cache or one that joined a running job. */
   data?: ClassifyJobData;
 }
 
@@ -163,6 +164,7 @@ export class JobService {
         id: p.id,
         pixels: p.image.pixels,
         priority: opts.priority,
+        joinKey: joinKey({ ...opts, sha256: p.sha256, modelVersion: this.model.version }),
         data: {
           upload,
           thumbnail: p.image.thumbnail.toString('base64'),
@@ -176,14 +178,16 @@ export class JobService {
     if (cachedRecords.length > 0) {
       await metrics.time(metrics.mongoWriteDuration, () => repository.upsertMany(cachedRecords));
     }
-    if (jobs.length > 0) {
-      await queue.enqueue(jobs);
-      this.depth.added(jobs.length);
-    }
-    const queued = new Map(jobs.map((j) => [j.id, j.data]));
+    const queuedIds = jobs.length > 0 ? await queue.enqueue(jobs) : [];
+    this.depth.added(queuedIds.length);
+    // Each upload's job: its own, or the running job for the same content that it joined.
+    const queued = new Map(jobs.map((j, i) => [j.id, { ...j, id: queuedIds[i] ?? j.id }]));
     return prepared.map(({ id }) => {
-      const data = queued.get(id);
-      return data ? { id, status: JobStatus.Queued, data } : { id, status: JobStatus.Completed };
+      const job = queued.get(id);
+      if (!job) return { id, status: JobStatus.Completed };
+      return job.id === id
+        ? { id, status: JobStatus.Queued, data: job.data }
+        : { id: job.id, status: JobStatus.Queued };
     });
   }
 
@@ -283,6 +287,7 @@ export class JobService {
     requestId?: string,
   ): Promise<JobView> {
     const id = randomUUID();
+    const acceptedAt = Date.now();
     // Registered before the job exists, so even an instant answer is not missed.
     const waiter = this.deps.waiters.register(id, timeoutMs);
     let job: SubmittedJob | undefined;
@@ -292,13 +297,19 @@ export class JobService {
         priority: JobPriority.Interactive,
         ids: [id],
         requestId,
-        deadline: Date.now() + timeoutMs,
+        deadline: acceptedAt + timeoutMs,
       });
     } catch (err) {
       waiter.cancel();
       throw err;
     }
-    if (job?.data) {
+    if (job && job.id !== id) {
+      // Joined a running job for the same content: its answer is this one's.
+      waiter.cancel();
+      const left = Math.max(0, acceptedAt + timeoutMs - Date.now());
+      const view = await this.waitFor(job.id, topK, left);
+      if (view) return view;
+    } else if (job?.data) {
       const outcome = await waiter.done;
       if (outcome?.state === 'completed') {
         return viewFromQueue(
@@ -316,8 +327,9 @@ export class JobService {
     } else {
       waiter.cancel();
     }
-    const view = await this.get(id, topK);
-    if (!view) throw new Error(`Job ${id} vanished after it was accepted`);
+    const jobId = job?.id ?? id;
+    const view = await this.get(jobId, topK);
+    if (!view) throw new Error(`Job ${jobId} vanished after it was accepted`);
     return view;
   }
 }

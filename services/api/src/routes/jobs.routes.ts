@@ -1,5 +1,6 @@
 import { AppError, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
+import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
 import {
   errorResponses,
   imageUploadBody,
@@ -21,25 +22,29 @@ export async function jobsRoutes(app: FastifyInstance) {
   app.post<{ Querystring: { topK: number } }>(
     '/v1/jobs',
     {
+      config: { idempotent: true },
       schema: {
         tags: ['jobs'],
         summary: 'Queue one job per uploaded image',
         description: `Multipart form, field \`image\`, 1 to ${api.maxFiles} files. Poll each job's statusUrl.`,
         consumes: ['multipart/form-data'],
         querystring: { type: 'object', properties: topKQuery },
+        headers: idempotencyKeyHeaders,
         body: imageUploadBody(
           'One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP)',
           api.maxFiles,
         ),
         response: {
           202: {
-            description: 'Accepted; jobs answered from the cache are already completed',
+            description:
+              'Accepted; jobs answered from the cache are already completed, and an image ' +
+              'identical to one still queued or running (same bytes, model, topK) names that job',
             type: 'object',
             required: ['jobs'],
             properties: { jobs: { type: 'array', items: jobRefSchema } },
             example: { jobs: [jobRefSchema.example] },
           },
-          ...errorResponses(400, 413, 415, 422, 503),
+          ...errorResponses(400, 409, 413, 415, 422, 503),
         },
       },
     },

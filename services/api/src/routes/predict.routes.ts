@@ -1,5 +1,6 @@
 import { AppError, JobPriority, JobStatus } from '@imagerec/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
 import {
   errorResponses,
   imageUploadBody,
@@ -34,6 +35,7 @@ export async function predictRoutes(app: FastifyInstance) {
         },
       },
     },
+    headers: idempotencyKeyHeaders,
     body,
     response: {
       200: jobViewSchema,
@@ -42,7 +44,7 @@ export async function predictRoutes(app: FastifyInstance) {
         description: 'From an HTML form: back to the history page, which shows the jobs as pending',
         type: 'null',
       },
-      ...errorResponses(400, 413, 415, 422, 503),
+      ...errorResponses(400, 409, 413, 415, 422, 503),
     },
   });
 
@@ -68,6 +70,7 @@ export async function predictRoutes(app: FastifyInstance) {
   app.post(
     '/v1/predict',
     {
+      config: { idempotent: true },
       schema: schema(
         'Classify one image and wait for the answer',
         `Waits up to timeoutMs (default ${api.syncTimeoutMs}, at most ${api.syncTimeoutMaxMs}). ` +
@@ -106,6 +109,7 @@ export async function predictRoutes(app: FastifyInstance) {
       // The document promises one file, as /v1/predict does: several are for the history page's
       // form (Accept: text/html) only, and an API client that sends them gets 400 TOO_MANY_FILES.
       config: {
+        idempotent: true,
         swaggerTransform: ({ schema, url }) => ({ url, schema: { ...schema, body: oneImage } }),
       },
     },
