@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { errorSchema } from '../schemas/common.schema.js';
+import { SESSION_SECURITY_SCHEME } from './session.plugin.js';
 
 /** The media types an upload's `image` part may have (the bytes decide; this guides clients). */
 const IMAGE_MEDIA_TYPES = [
@@ -39,7 +40,7 @@ function completeOperations(paths: Record<string, Record<string, Operation>>, ke
         form.encoding = { image: { contentType: IMAGE_MEDIA_TYPES.join(', ') } };
       }
       if (OPEN_PATHS.has(path)) continue;
-      const html = Boolean(operation.responses?.['200']?.content?.['text/html']);
+      const html = Object.values(operation.responses ?? {}).some((r) => r.content?.['text/html']);
       const answer = (
         description: string,
       ): { description: string; content: Record<string, object> } => ({
@@ -49,11 +50,13 @@ function completeOperations(paths: Record<string, Record<string, Operation>>, ke
           : { 'application/json': { schema: errorSchema } },
       });
       operation.responses = {
-        ...operation.responses,
         ...(keys && { 401: answer('No valid API key (Authorization: Bearer)') }),
+        ...operation.responses,
         429: answer('Rate limit exceeded; see Retry-After'),
       };
-      if (keys) operation.security = [{ bearer: [] }];
+      // A route's own security: the sign-in form is open, the page's routes take a session too.
+      if (!keys) delete operation.security;
+      else operation.security ??= [{ bearer: [] }];
     }
   }
 }
@@ -72,13 +75,19 @@ export const docsPlugin = fp(
           version: '1.0.0',
         },
         ...(app.config.security.apiKeys.length > 0 && {
-          components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+          components: {
+            securitySchemes: {
+              bearer: { type: 'http', scheme: 'bearer' },
+              session: SESSION_SECURITY_SCHEME,
+            },
+          },
         }),
         tags: [
           { name: 'jobs', description: 'Asynchronous classification' },
           { name: 'predict', description: 'Synchronous classification with a timeout' },
           { name: 'history', description: 'Past predictions' },
           { name: 'health', description: 'Liveness and readiness' },
+          { name: 'session', description: "The history page's sign-in (when API_KEYS is set)" },
         ],
       },
       transformObject: (documentObject) => {

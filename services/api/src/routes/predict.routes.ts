@@ -1,5 +1,6 @@
 import { AppError, JobPriority, JobStatus } from '@imagerec/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import {
   errorResponses,
   imageUploadBody,
@@ -19,8 +20,10 @@ export async function predictRoutes(app: FastifyInstance) {
     summary: string,
     description: string,
     body = imageUploadBody('One image file', false),
+    security?: typeof SESSION_SECURITY,
   ) => ({
     tags: ['predict'],
+    ...(security && { security }),
     summary,
     description,
     consumes: ['multipart/form-data'],
@@ -103,8 +106,10 @@ export async function predictRoutes(app: FastifyInstance) {
         "Classify one image (the original service's call)",
         'Same as POST /v1/predict; kept so `curl -F "image=@cat.png" /predict` works as before. ' +
           `From the history page's form (Accept: text/html) it takes up to ${api.maxFiles} files ` +
-          'and answers 303 to the page.',
+          'and answers 303 to the page. Signed in on the page, the form carries its CSRF token ' +
+          'in the field `_csrf` (403 CSRF_REJECTED without it).',
         imageUploadBody('One image file; an HTML form may send several', true),
+        SESSION_SECURITY,
       ),
     },
     formHandler,
