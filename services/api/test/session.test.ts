@@ -135,7 +135,7 @@ describe('API component: the history page signed in with a key (session cookie, 
     const token = csrfToken(page.body);
     const cat = filePart(join(IMAGES_DIR, 'cat.png'));
     const headers = { accept: 'text/html', cookie };
-    for (const fields of [{}, { _csrf: 'forged-token' }]) {
+    for (const fields of [{}, { _csrf: 'forged-token' }] as Record<string, string>[]) {
       const refused = await api.post('/predict', [cat], headers, fields);
       expect(refused.statusCode).toBe(403);
       expect(refused.json()).toMatchObject({ error: { code: 'CSRF_REJECTED' } });
