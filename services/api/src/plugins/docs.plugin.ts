@@ -3,7 +3,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { errorSchema } from '../schemas/common.schema.js';
-import { SESSION_SECURITY_SCHEME } from './session.plugin.js';
+import { SESSION_SECURITY, SESSION_SECURITY_SCHEME } from './session.plugin.js';
+
+const DOCS_PATH = '/docs';
 
 /** The media types an upload's `image` part may have (the bytes decide; this guides clients). */
 const IMAGE_MEDIA_TYPES = [
@@ -74,14 +76,14 @@ export const docsPlugin = fp(
             'long-polling, or a synchronous call with a timeout.',
           version: '1.0.0',
         },
-        ...(app.config.security.apiKeys.length > 0 && {
-          components: {
-            securitySchemes: {
-              bearer: { type: 'http', scheme: 'bearer' },
-              session: SESSION_SECURITY_SCHEME,
-            },
+        // Declared also without keys: @fastify/swagger resolves the routes' own security
+        // (the history page's) against them; completeOperations then drops it.
+        components: {
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer' },
+            session: SESSION_SECURITY_SCHEME,
           },
-        }),
+        },
         tags: [
           { name: 'jobs', description: 'Asynchronous classification' },
           { name: 'predict', description: 'Synchronous classification with a timeout' },
@@ -100,7 +102,13 @@ export const docsPlugin = fp(
         return openapiObject;
       },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs' });
+    // Read-only, and linked from the history page: a browser signed in there may read them.
+    app.addHook('onRoute', (route) => {
+      if (route.url.startsWith(DOCS_PATH)) {
+        route.schema = { ...route.schema, security: SESSION_SECURITY };
+      }
+    });
+    await app.register(swaggerUi, { routePrefix: DOCS_PATH });
   },
   { name: 'docs' },
 );
