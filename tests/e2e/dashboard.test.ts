@@ -76,6 +76,10 @@ describe('the Grafana dashboard evaluated by Prometheus against the running stac
   ).panels;
   const config = stackConfig();
   const queue = new Queue(config.queue.name, { connection: createRedis(config.redis.url) });
+  const unfinished = async () => {
+    const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'paused');
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  };
   let server: ChildProcess | undefined;
   let dir: string;
   let log = '';
@@ -155,6 +159,8 @@ describe('the Grafana dashboard evaluated by Prometheus against the running stac
 
   /** Uploads held in the paused queue, then drained by the workers, each checked against its panel. */
   async function loadAndCheck() {
+    // Jobs of earlier test files would count in both panels: start from an idle queue.
+    await waitFor('an idle queue', async () => (await unfinished()) === 0, 120_000);
     // Paused, the queue only grows: its depth is exactly what was accepted.
     await queue.pause();
     try {
@@ -187,15 +193,7 @@ describe('the Grafana dashboard evaluated by Prometheus against the running stac
 
     // The workers drain the queue; the generator times it.
     load.resumedAt = nowS();
-    await expect
-      .poll(
-        async () => {
-          const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'paused');
-          return Object.values(counts).reduce((a, b) => a + b, 0);
-        },
-        { timeout: 120_000, interval: 100 },
-      )
-      .toBe(0);
+    await expect.poll(unfinished, { timeout: 120_000, interval: 100 }).toBe(0);
     load.finishedAt = nowS();
     // A window from before the first image to after the last, scraped flat on both sides.
     const from = load.resumedAt - RATE_MARGIN_S;
