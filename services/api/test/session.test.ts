@@ -13,12 +13,14 @@ const TTL_S = 600;
 type Cookie = LightMyRequestResponse['cookies'][number];
 const cookieNamed = (res: LightMyRequestResponse, name: string) =>
   res.cookies.find((c) => c.name === name) as Cookie | undefined;
-/** What a browser sends back: the cookies a response set, as a Cookie header. */
-const cookieHeader = (...responses: LightMyRequestResponse[]) =>
-  responses
-    .flatMap((r) => r.cookies)
-    .map((c) => `${c.name}=${c.value}`)
+/** What a browser sends back after these responses, as a Cookie header: the latest of each, none cleared. */
+const cookieHeader = (...responses: LightMyRequestResponse[]) => {
+  const jar = new Map(responses.flatMap((r) => r.cookies).map((c) => [c.name, c.value]));
+  return [...jar]
+    .filter(([, value]) => value !== '')
+    .map(([name, value]) => `${name}=${value}`)
     .join('; ');
+};
 const csrfToken = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 const form = (fields: Record<string, string>) => ({
   payload: new URLSearchParams(fields).toString(),
@@ -131,12 +133,15 @@ describe('API component: the history page signed in with a key (session cookie, 
   });
 
   it('refuses the upload form without its CSRF token (403, nothing queued), takes it with', async () => {
-    const { cookie } = await signIn();
-    const page = await api.app.inject({ url: '/', headers: { cookie } });
+    const signedIn = await signIn();
+    const page = await api.app.inject({ url: '/', headers: { cookie: signedIn.cookie } });
     const token = csrfToken(page.body);
     const cat = filePart(join(IMAGES_DIR, 'cat.png'));
-    const headers = { accept: 'text/html', cookie };
-    for (const fields of [{}, { _csrf: 'forged-token' }] as Record<string, string>[]) {
+    const headers = { accept: 'text/html', cookie: cookieHeader(signedIn.res, page) };
+    // None, a forged one, and the sign-in form's (its CSRF secret went with the sign-in).
+    const stale = csrfToken(signedIn.page.body);
+    const attempts: Record<string, string>[] = [{}, { _csrf: 'forged-token' }, { _csrf: stale }];
+    for (const fields of attempts) {
       const refused = await api.post('/predict', [cat], headers, fields);
       expect(refused.statusCode).toBe(403);
       expect(refused.json()).toMatchObject({ error: { code: 'CSRF_REJECTED' } });
@@ -202,8 +207,9 @@ describe('API component: the history page signed in with a key (session cookie, 
   });
 
   it('signs out with the CSRF token: both cookies cleared, back to the sign-in form', async () => {
-    const { cookie } = await signIn();
-    const page = await api.app.inject({ url: '/', headers: { cookie } });
+    const signedIn = await signIn();
+    const page = await api.app.inject({ url: '/', headers: { cookie: signedIn.cookie } });
+    const cookie = cookieHeader(signedIn.res, page);
     const withoutToken = await api.app.inject({
       method: 'POST',
       url: '/signout',

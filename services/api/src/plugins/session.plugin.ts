@@ -34,12 +34,12 @@ export const acceptsSession = (request: FastifyRequest) =>
     (request.routeOptions.schema?.security as object[] | undefined)?.some((s) => 'session' in s),
   );
 
+const CSRF_COOKIE = 'imagerec_csrf';
+
 /**
  * Signed, HttpOnly, SameSite=Strict; Secure when the request came over TLS, which behind nginx
  * Fastify reads from X-Forwarded-Proto of a TRUST_PROXY address ('auto').
  */
-const CSRF_COOKIE = 'imagerec_csrf';
-
 const COOKIE: CookieSerializeOptions = {
   path: '/',
   httpOnly: true,
@@ -97,6 +97,8 @@ export const sessionPlugin = fp(
           ...COOKIE,
           maxAge: ttlS,
         });
+        // A new CSRF secret with the session: tokens handed out before the sign-in stop working.
+        reply.clearCookie(CSRF_COOKIE, COOKIE);
       },
       end(reply: FastifyReply) {
         reply.clearCookie(SESSION_COOKIE, COOKIE).clearCookie(CSRF_COOKIE, COOKIE);
