@@ -248,6 +248,7 @@ describe('API component: the history page signed in with a key (session cookie, 
     expect(doc.paths['/v1/jobs/{id}'].get.security).toEqual(withSession);
     expect(doc.paths['/v1/predictions'].get.security).toEqual([{ bearer: [] }]);
     expect(doc.paths['/signin'].post.security).toEqual([]);
+    expect(doc.paths['/signin'].get.responses).not.toHaveProperty('401');
     expect(doc.paths['/signin'].post.requestBody.content).toHaveProperty(
       'application/x-www-form-urlencoded',
     );

@@ -52,7 +52,10 @@ function completeOperations(paths: Record<string, Record<string, Operation>>, ke
           : { 'application/json': { schema: errorSchema } },
       });
       operation.responses = {
-        ...(keys && { 401: answer('No valid API key (Authorization: Bearer)') }),
+        ...(keys &&
+          operation.security?.length !== 0 && {
+            401: answer('No valid API key (Authorization: Bearer)'),
+          }),
         ...operation.responses,
         429: answer('Rate limit exceeded; see Retry-After'),
       };
