@@ -7,9 +7,10 @@ import { createRedis, QueueName } from '@imagerec/shared';
 import { Queue } from 'bullmq';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../services/api/src/app.js';
 import { noisePng } from '../support/images.js';
 import { NGINX_URL, OUTPUT_DIR } from '../support/stack.js';
-import { IMAGES_DIR } from '../support/test-config.js';
+import { IMAGES_DIR, stackConfig } from '../support/test-config.js';
 
 // Debian's chromium; a Playwright browser download is never needed (nor possible here).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -30,6 +31,9 @@ const SCREENSHOTS = join(OUTPUT_DIR, 'screenshots');
  */
 interface Box {
   getBoundingClientRect(): { right: number; width: number };
+}
+interface Cookies {
+  document: { cookie: string };
 }
 interface BrowserWindow {
   innerWidth: number;
@@ -181,6 +185,92 @@ describe('the history page in a real browser (Chromium)', () => {
       expect(refused.filter((text) => !text.includes('https://fonts.googleapis.com/'))).toEqual([]);
     } finally {
       await board.close();
+    }
+  });
+});
+
+describe('the history page in Chromium with API_KEYS set: sign in, upload, sign out', () => {
+  const KEY = `browser-${randomUUID()}`;
+  let browser: Browser;
+  let api: Awaited<ReturnType<typeof buildApp>>;
+  let queue: Queue;
+  let base: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    // The stack runs without keys: one API process of this test's own, with a key, on the
+    // stack's Redis, database and queue, so the stack's workers classify what it accepts.
+    api = await buildApp(
+      stackConfig({ API_KEYS: `browser:${KEY}`, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0' }),
+    );
+    await api.listen({ host: '127.0.0.1', port: 0 });
+    queue = new Queue(api.config.queue.name, { connection: createRedis(api.config.redis.url) });
+    const address = api.server.address();
+    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+    dir = mkdtempSync(join(tmpdir(), 'history-signed-in-'));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await queue?.close();
+    await api?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('signs in with the key, uploads from the form, sees the result, signs out', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    try {
+      // Not signed in: the page sends the browser to the form; a wrong key is refused there.
+      await page.goto(`${base}/`);
+      expect(new URL(page.url()).pathname).toBe('/signin');
+      await page.fill('input[name=key]', 'not-the-key-0123456789');
+      await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+      expect(await page.locator('[role=alert]').textContent()).toContain('not a valid API key');
+
+      await page.fill('input[name=key]', KEY);
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === '/'),
+        page.click('button[type=submit]'),
+      ]);
+      const session = (await context.cookies()).find((c) => c.name === 'imagerec_session');
+      expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', secure: false });
+      // HttpOnly: the page's own script cannot read it.
+      expect(await page.evaluate(() => (globalThis as unknown as Cookies).document.cookie)).toBe(
+        '',
+      );
+
+      // The upload form posts with the session and its CSRF token; while the queue is paused
+      // the row shows as pending, so the script must long-poll GET /v1/jobs/:id with it.
+      const file = join(dir, `signed-in-${randomUUID().slice(0, 8)}.png`);
+      writeFileSync(file, await noisePng(40));
+      const row = page.locator('.item', { hasText: file.split('/').pop() as string });
+      await page.setInputFiles('input[type=file][name=image]', [file]);
+      await queue.pause();
+      try {
+        await Promise.all([
+          page.waitForURL(/[?&]pending=/),
+          page.click('form[action="/predict"] button'),
+        ]);
+        expect(await row.getAttribute('data-status')).toBe('queued');
+      } finally {
+        await queue.resume();
+      }
+      await expect
+        .poll(() => row.getAttribute('data-status'), { timeout: 60_000 })
+        .toBe('completed');
+      expect(await row.locator('.top .label').textContent()).toBeTruthy();
+
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === '/signin'),
+        page.click('form[action="/signout"] button'),
+      ]);
+      expect((await context.cookies()).map((c) => c.name)).not.toContain('imagerec_session');
+      await page.goto(`${base}/`);
+      expect(new URL(page.url()).pathname).toBe('/signin');
+    } finally {
+      await context.close();
     }
   });
 });

@@ -8,9 +8,11 @@ export interface FilePart {
   type?: string;
 }
 
-/** A multipart/form-data body as bytes plus its content type, built with the platform's FormData. */
-export async function multipartBody(parts: FilePart[]) {
+/** A multipart/form-data body (text fields, then files) as bytes plus its content type, built with the platform's FormData. */
+export async function multipartBody(parts: FilePart[], fields: Record<string, string> = {}) {
   const form = new FormData();
+  // Text fields first, as a browser sends the hidden fields placed before the file input.
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
   for (const p of parts) {
     form.append(
       p.name ?? 'image',

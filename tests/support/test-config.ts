@@ -8,12 +8,14 @@ export const IMAGES_DIR =
 
 const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6390';
 
-/** Config of the running test stack (scripts/test): its Redis and its database. */
-export function stackConfig(): AppConfig {
+/** Config of the running test stack (scripts/test): its Redis, its database and its queue. */
+export function stackConfig(overrides: Record<string, string> = {}): AppConfig {
   return loadConfig({
     NODE_ENV: 'test',
     REDIS_URL: TEST_REDIS_URL,
     MONGODB_URL: process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27030/imagerec-e2e',
+    QUEUE_NAME: process.env.QUEUE_NAME,
+    ...overrides,
   });
 }
 

@@ -48,6 +48,20 @@ describe('loadConfig', () => {
     }
   });
 
+  it('requires a session secret in production with API keys, and a long one', () => {
+    const keys = { NODE_ENV: 'production', API_KEYS: 'ci:0123456789abcdef0123' } as const;
+    expect(() => loadConfig(keys)).toThrow('SESSION_SECRET');
+    const secret = 'a'.repeat(32);
+    expect(loadConfig({ ...keys, SESSION_SECRET: secret }).security.session).toEqual({
+      secret,
+      ttlS: 8 * 3600,
+    });
+    // Compose passes an unset variable as empty: outside production that is "none".
+    expect(loadConfig({ SESSION_SECRET: '' }).security.session.secret).toBeUndefined();
+    expect(() => loadConfig({ SESSION_SECRET: 'short' })).toThrow('SESSION_SECRET');
+    expect(() => loadConfig({ SESSION_TTL_S: '10' })).toThrow('SESSION_TTL_S');
+  });
+
   it('fails fast, naming every bad variable', () => {
     const load = () =>
       loadConfig({

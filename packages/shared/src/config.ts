@@ -68,6 +68,14 @@ export const envSchema = z.object({
     .describe(
       'API keys, comma-separated, each `id:secret` or a bare secret (16+ characters); empty: no key needed',
     ),
+  SESSION_SECRET: z
+    .preprocess((v) => (v === '' ? undefined : v), z.string().min(32).optional())
+    .describe(
+      "Signs the history page's sign-in cookies (32+ characters), the same on every API replica; unset: a random one per process (required in production with API_KEYS)",
+    ),
+  SESSION_TTL_S: int(60, 30 * 24 * 3600)
+    .default(8 * 3600)
+    .describe('How long a browser sign-in on the history page lasts, seconds'),
   RATE_LIMIT_MAX: int(0, 1_000_000)
     .default(600)
     .describe(
@@ -165,6 +173,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  // A random secret per process signs a cookie only that process accepts: behind several
+  // replicas a browser would be signed out at random.
+  if (e.NODE_ENV === 'production' && e.API_KEYS.length > 0 && !e.SESSION_SECRET) {
+    throw new Error(
+      'Invalid configuration:\n  SESSION_SECRET: required in production when API_KEYS is set',
+    );
+  }
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
@@ -194,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
           : { id: null, secret: entry };
       }),
       rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
+      session: { secret: e.SESSION_SECRET, ttlS: e.SESSION_TTL_S },
     },
     results: { cacheTtlS: e.CACHE_TTL_S, retentionDays: e.RESULTS_RETENTION_DAYS },
     model: { dir: e.MODEL_DIR, mirrorDir: e.MODEL_MIRROR_DIR, precision: e.MODEL_PRECISION },

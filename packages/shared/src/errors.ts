@@ -7,6 +7,10 @@ export const ERRORS = {
   NO_IMAGE: { status: 400, message: 'No file in the form field "image"' },
   TOO_MANY_FILES: { status: 400, message: 'Too many files in one request' },
   UNAUTHORIZED: { status: 401, message: 'A valid API key is required (Authorization: Bearer)' },
+  CSRF_REJECTED: {
+    status: 403,
+    message: 'The form is stale or was not sent from this site; reload the page and try again',
+  },
   NOT_FOUND: { status: 404, message: 'Not found' },
   JOB_NOT_FOUND: { status: 404, message: 'No job with this id' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here' },

@@ -26,6 +26,11 @@ export enum MetricLabel {
   Reason = 'reason',
 }
 
+/** Why admission control refused an upload (the `reason` of imagerec_jobs_refused_total). */
+export enum RefusalReason {
+  QueueFull = 'QUEUE_FULL',
+}
+
 export enum ServiceName {
   Api = 'api',
   Worker = 'worker',
@@ -152,6 +157,8 @@ export class ServiceMetrics {
     for (const result of Object.values(CacheResult))
       this.cacheLookups.inc({ [MetricLabel.Result]: result }, 0);
     this.jobsExpired.inc(0);
+    for (const reason of Object.values(RefusalReason))
+      this.jobsRefused.inc({ [MetricLabel.Reason]: reason }, 0);
   }
 
   /** Where queue depth is read from at each scrape (e.g. BullMQ's Queue.getJobCounts). */

@@ -11,11 +11,13 @@ import { idempotencyPlugin } from './plugins/idempotency.plugin.js';
 import { metricsPlugin } from './plugins/metrics.plugin.js';
 import { queueBoardPlugin } from './plugins/queue-board.plugin.js';
 import { securityPlugin } from './plugins/security.plugin.js';
+import { sessionPlugin } from './plugins/session.plugin.js';
 import { assetsRoutes } from './routes/assets.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { historyRoutes } from './routes/history.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { predictRoutes } from './routes/predict.routes.js';
+import { sessionRoutes } from './routes/session.routes.js';
 
 /** nginx's pattern for a client's own X-Request-Id (deploy/nginx/nginx.conf.template). */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -52,6 +54,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
       parts: config.api.maxFiles + 10,
     },
   });
+  await app.register(sessionPlugin);
   await app.register(securityPlugin);
   await app.register(docsPlugin);
   await app.register(metricsPlugin);
@@ -73,6 +76,8 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   await app.register(predictRoutes);
   await app.register(historyRoutes);
   await app.register(assetsRoutes);
+  // A browser signs in on the history page only where keys are needed at all.
+  if (app.apiKeys.enabled) await app.register(sessionRoutes);
   await app.register(queueBoardPlugin, {});
   return app;
 }

@@ -5,6 +5,7 @@ import {
   type ClassifyJobData,
   type ClassifyResult,
   createRedis,
+  MetricLabel,
   modelInfo,
   PixelStore,
   PredictionRepository,
@@ -141,6 +142,8 @@ export async function createWorkerService(
     const depth = new Queue(config.queue.name, { connection });
     closers.push(() => depth.close());
     metrics.trackQueue(() => depth.getJobCounts(...QUEUE_DEPTH_STATES));
+    // Present before the first batch: a rate over a series misses the sample that created it.
+    metrics.imagesClassified.inc({ [MetricLabel.Precision]: model.precision }, 0);
 
     const processor = new ClassifyProcessor({
       pixels: new PixelStore(connection, config.queue.name, config.queue.pixelsTtlS),

@@ -17,6 +17,8 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: 'NO_IMAGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'NO_IMAGE',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'NO_IMAGE',
+  FST_CSRF_MISSING_SECRET: 'CSRF_REJECTED',
+  FST_CSRF_INVALID_TOKEN: 'CSRF_REJECTED',
 };
 
 /** Redis (ioredis) and MongoDB (driver, mongoose) faults that mean "down for now", not "broken". */

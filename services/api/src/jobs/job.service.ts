@@ -15,6 +15,7 @@ import {
   type PredictionRepository,
   PredictionStatus,
   prepareUpload,
+  RefusalReason,
   type ServiceMetrics,
 } from '@imagerec/shared';
 import { isFinished, type JobView, viewFromQueue, viewFromRecord } from './job.view.js';
@@ -99,7 +100,7 @@ export class JobService {
     );
     if (!admitted) {
       this.stats.admissionRefused++;
-      this.deps.metrics.jobsRefused.inc({ [MetricLabel.Reason]: 'QUEUE_FULL' });
+      this.deps.metrics.jobsRefused.inc({ [MetricLabel.Reason]: RefusalReason.QueueFull });
       throw new AppError(
         'QUEUE_FULL',
         `${waiting} jobs are waiting (at most ${this.deps.config.api.maxQueueDepth}); retry later`,

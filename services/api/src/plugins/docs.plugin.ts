@@ -4,6 +4,9 @@ import { OPEN_PATHS } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { errorSchema } from '../schemas/common.schema.js';
+import { SESSION_SECURITY, SESSION_SECURITY_SCHEME } from './session.plugin.js';
+
+const DOCS_PATH = '/docs';
 
 /** The media types an upload's `image` part may have (the bytes decide; this guides clients). */
 const IMAGE_MEDIA_TYPES = [
@@ -37,7 +40,7 @@ function completeOperations(paths: Record<string, Record<string, Operation>>, ke
         form.encoding = { image: { contentType: IMAGE_MEDIA_TYPES.join(', ') } };
       }
       if (OPEN_PATHS.has(path)) continue;
-      const html = Boolean(operation.responses?.['200']?.content?.['text/html']);
+      const html = Object.values(operation.responses ?? {}).some((r) => r.content?.['text/html']);
       const answer = (
         description: string,
       ): { description: string; content: Record<string, object> } => ({
@@ -47,11 +50,16 @@ function completeOperations(paths: Record<string, Record<string, Operation>>, ke
           : { 'application/json': { schema: errorSchema } },
       });
       operation.responses = {
+        ...(keys &&
+          operation.security?.length !== 0 && {
+            401: answer('No valid API key (Authorization: Bearer)'),
+          }),
         ...operation.responses,
-        ...(keys && { 401: answer('No valid API key (Authorization: Bearer)') }),
         429: answer('Rate limit exceeded; see Retry-After'),
       };
-      if (keys) operation.security = [{ bearer: [] }];
+      // A route's own security: the sign-in form is open, the page's routes take a session too.
+      if (!keys) delete operation.security;
+      else operation.security ??= [{ bearer: [] }];
     }
   }
 }
@@ -69,14 +77,20 @@ export const docsPlugin = fp(
             'long-polling, or a synchronous call with a timeout.',
           version: '1.0.0',
         },
-        ...(app.config.security.apiKeys.length > 0 && {
-          components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-        }),
+        // Declared also without keys: @fastify/swagger resolves the routes' own security
+        // (the history page's) against them; completeOperations then drops it.
+        components: {
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer' },
+            session: SESSION_SECURITY_SCHEME,
+          },
+        },
         tags: [
           { name: 'jobs', description: 'Asynchronous classification' },
           { name: 'predict', description: 'Synchronous classification with a timeout' },
           { name: 'history', description: 'Past predictions' },
           { name: 'health', description: 'Liveness and readiness' },
+          { name: 'session', description: "The history page's sign-in (when API_KEYS is set)" },
         ],
       },
       transformObject: (documentObject) => {
@@ -89,7 +103,13 @@ export const docsPlugin = fp(
         return openapiObject;
       },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs' });
+    // Read-only, and linked from the history page: a browser signed in there may read them.
+    app.addHook('onRoute', (route) => {
+      if (route.url.startsWith(DOCS_PATH)) {
+        route.schema = { ...route.schema, security: SESSION_SECURITY };
+      }
+    });
+    await app.register(swaggerUi, { routePrefix: DOCS_PATH });
   },
   { name: 'docs' },
 );

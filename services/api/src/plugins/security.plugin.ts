@@ -3,13 +3,15 @@ import rateLimit from '@fastify/rate-limit';
 import { AppError, createRedis, OPEN_PATHS } from '@imagerec/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiKeys } from '../security/api-keys.js';
-import { HISTORY_STYLE_HASH } from '../views/history.page.js';
+import { HISTORY_STYLE_HASH, SIGN_IN_PATH } from '../views/history.page.js';
+import { acceptsSession } from './session.plugin.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The id of the API key the request presented, when keys are configured. */
     apiKeyId?: string;
+    /** The key came from the history page's session cookie, not a bearer header. */
+    signedIn?: boolean;
   }
 }
 
@@ -39,18 +41,47 @@ export const securityPlugin = fp(
       },
     });
 
-    const keys = new ApiKeys(security.apiKeys);
+    const keys = app.apiKeys;
+    /** The key a request presents: its bearer header, or on the browser's routes its session. */
+    const presentedKey = (request: FastifyRequest) => {
+      const id = keys.identify(request.headers.authorization);
+      if (id || !acceptsSession(request)) return { id, session: false };
+      const sessionId = app.browserSession.keyId(request);
+      return { id: sessionId, session: sessionId !== null };
+    };
     if (keys.enabled) {
       // preParsing: after the rate limit (onRequest), before an upload is read.
       app.addHook('preParsing', async (request, reply) => {
-        if (OPEN_PATHS.has(pathOf(request))) return;
-        const id = keys.identify(request.headers.authorization);
+        if (
+          OPEN_PATHS.has(pathOf(request)) ||
+          request.routeOptions.schema?.security?.length === 0
+        ) {
+          return;
+        }
+        const { id, session } = presentedKey(request);
         if (!id) {
+          // A browser opening the page: to the sign-in form rather than a bare 401.
+          if (
+            request.method === 'GET' &&
+            pathOf(request) === '/' &&
+            !request.headers.authorization
+          ) {
+            return reply.redirect(SIGN_IN_PATH, 303);
+          }
           reply.header('www-authenticate', 'Bearer');
           throw new AppError('UNAUTHORIZED');
         }
         request.apiKeyId = id;
-        request.log.info({ apiKeyId: id }, 'authenticated');
+        request.signedIn = session;
+        request.log.info({ apiKeyId: id, session }, 'authenticated');
+      });
+      // A browser sends its cookie with any form that posts here: a session's posts carry the
+      // page's CSRF token (checked once the form is read, before the route does anything).
+      app.addHook('preHandler', (request, reply, done) => {
+        if (request.signedIn && request.method !== 'GET' && request.method !== 'HEAD') {
+          return app.csrfProtection(request, reply, done);
+        }
+        done();
       });
     }
 
@@ -69,7 +100,7 @@ export const securityPlugin = fp(
         skipOnError: true,
         allowList: (request) => OPEN_PATHS.has(pathOf(request)),
         keyGenerator: (request) => {
-          const id = keys.enabled ? keys.identify(request.headers.authorization) : null;
+          const id = keys.enabled ? presentedKey(request).id : null;
           return id ? `key:${id}` : `ip:${request.ip}`;
         },
         errorResponseBuilder: (_request, context) =>

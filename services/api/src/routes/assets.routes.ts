@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import { HISTORY_SCRIPT_PATH } from '../views/history.page.js';
 
 /** The page scripts, served from files (not inline) so a content security policy can forbid inline code. */
@@ -13,6 +14,7 @@ export async function assetsRoutes(app: FastifyInstance) {
       schema: {
         tags: ['history'],
         summary: "The history page's script",
+        security: SESSION_SECURITY,
         produces: ['application/javascript'],
         response: { 200: { description: 'JavaScript', type: 'string' } },
       },

@@ -8,6 +8,7 @@ import {
 } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import { viewFromRecord } from '../jobs/job.view.js';
+import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import { errorResponses, jobViewSchema } from '../schemas/common.schema.js';
 import { renderHistoryPage } from '../views/history.page.js';
 
@@ -106,6 +107,7 @@ export async function historyRoutes(app: FastifyInstance) {
       schema: {
         tags: ['history'],
         summary: 'The history page (HTML) with an upload form',
+        security: SESSION_SECURITY,
         querystring: {
           ...pageQuery,
           properties: {
@@ -121,6 +123,10 @@ export async function historyRoutes(app: FastifyInstance) {
         produces: ['text/html'],
         response: {
           200: htmlResponse('The history page'),
+          303: {
+            description: 'API_KEYS set, and neither a key nor a session: to the sign-in form',
+            type: 'null',
+          },
           400: htmlResponse('A bad query value: an HTML error page'),
           503: htmlResponse('Redis or MongoDB unavailable: an HTML error page'),
         },
@@ -134,9 +140,10 @@ export async function historyRoutes(app: FastifyInstance) {
       const { records, next } = await page(limit, before);
       const listed = new Set(records.map((r) => r.jobId));
       const stillPending = waiting.filter((p) => !listed.has(p.jobId));
+      const session = request.signedIn ? { csrfToken: reply.generateCsrf() } : undefined;
       return reply
         .type('text/html; charset=utf-8')
-        .send(renderHistoryPage(records, next, limit, stillPending));
+        .send(renderHistoryPage(records, next, limit, stillPending, session));
     },
   );
 }

@@ -1,6 +1,7 @@
 import { AppError, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
+import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import {
   errorResponses,
   imageUploadBody,
@@ -68,6 +69,8 @@ export async function jobsRoutes(app: FastifyInstance) {
       schema: {
         tags: ['jobs'],
         summary: 'A job and, once finished, its predictions',
+        // The history page's script long-polls here for the jobs its form queued.
+        security: SESSION_SECURITY,
         description: `With waitMs, answers as soon as the job finishes or after waitMs (at most ${api.longPollMaxMs} ms).`,
         params: idParams,
         querystring: {

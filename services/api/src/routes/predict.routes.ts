@@ -1,8 +1,10 @@
 import { AppError, JobPriority, JobStatus } from '@imagerec/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
+import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import {
   errorResponses,
+  formFieldSchema,
   imageUploadBody,
   jobRefSchema,
   jobViewSchema,
@@ -17,8 +19,14 @@ export async function predictRoutes(app: FastifyInstance) {
   const { api } = app.config;
   const oneImage = imageUploadBody('One image file', 1);
 
-  const schema = (summary: string, description: string, body = oneImage) => ({
+  const schema = (
+    summary: string,
+    description: string,
+    body: object = oneImage,
+    security?: typeof SESSION_SECURITY,
+  ) => ({
     tags: ['predict'],
+    ...(security && { security }),
     summary,
     description,
     consumes: ['multipart/form-data'],
@@ -103,8 +111,12 @@ export async function predictRoutes(app: FastifyInstance) {
         "Classify one image (the original service's call)",
         'Same as POST /v1/predict; kept so `curl -F "image=@cat.png" /predict` works as before. ' +
           `From the history page's form (Accept: text/html) it takes up to ${api.maxFiles} files ` +
-          'and answers 303 to the page.',
-        imageUploadBody('One image file; an HTML form may send several', api.maxFiles),
+          'and answers 303 to the page. Signed in on the page, the form carries its CSRF token ' +
+          'in the field `_csrf` (403 CSRF_REJECTED without it).',
+        imageUploadBody('One image file; an HTML form may send several', api.maxFiles, {
+          _csrf: formFieldSchema("The history page's CSRF token, when signed in"),
+        }),
+        SESSION_SECURITY,
       ),
       // The document promises one file, as /v1/predict does: several are for the history page's
       // form (Accept: text/html) only, and an API client that sends them gets 400 TOO_MANY_FILES.

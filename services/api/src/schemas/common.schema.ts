@@ -110,13 +110,28 @@ export const topKQuery = {
   },
 } as const;
 
+/** A multipart text field as @fastify/multipart attaches it to the body: its value inside. */
+export const formFieldSchema = (description: string) =>
+  ({
+    type: 'object',
+    required: ['value'],
+    properties: { value: { type: 'string' } },
+    description,
+  }) as const;
+
 /**
  * The multipart body, for validation and for the OpenAPI document: the field `image` with 1 to
- * maxFiles files, and no other field (400). Named fields rather than a `not` over refused names:
- * schemathesis cannot judge a `not` against a file part (ValueError: Unsupported type 'Binary').
+ * maxFiles files, the text fields named in `fields`, and no other field (400). Named fields
+ * rather than a `not` over refused names: schemathesis cannot judge a `not` against a file part
+ * (ValueError: Unsupported type 'Binary').
  */
-export const imageUploadBody = (description: string, maxFiles: number) => {
+export const imageUploadBody = (
+  description: string,
+  maxFiles: number,
+  fields: Record<string, object> = {},
+) => {
   const properties = {
+    ...fields,
     image:
       maxFiles === 1
         ? { isFile: true, description }

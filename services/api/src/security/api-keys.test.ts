@@ -36,4 +36,12 @@ describe('ApiKeys', () => {
   it('is off with no keys', () => {
     expect(new ApiKeys([]).enabled).toBe(false);
   });
+
+  it("names the key of a sign-in form's secret, and knows which ids are configured", () => {
+    expect(keys.identifySecret('ci-secret-0123456789')).toBe('ci');
+    expect(keys.identifySecret('')).toBeNull();
+    expect(keys.identifySecret('Bearer ci-secret-0123456789')).toBeNull();
+    expect(keys.has('ci')).toBe(true);
+    expect(keys.has('gone')).toBe(false);
+  });
 });

@@ -24,12 +24,22 @@ export class ApiKeys {
   /** The id of the key in `Authorization: Bearer <key>`, or null when it names none. */
   identify(authorization: string | undefined): string | null {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-    if (!match?.[1]) return null;
-    const presented = digest(match[1]);
+    return match?.[1] ? this.identifySecret(match[1]) : null;
+  }
+
+  /** The id of the key whose secret is `secret` (the history page's sign-in form), or null. */
+  identifySecret(secret: string): string | null {
+    if (!secret) return null;
+    const presented = digest(secret);
     let found: string | null = null;
     for (const key of this.keys) {
       if (timingSafeEqual(key.digest, presented) && found === null) found = key.id;
     }
     return found;
+  }
+
+  /** Whether a key of this id is still configured (a signed-in browser names its key's id). */
+  has(id: string): boolean {
+    return this.keys.some((key) => key.id === id);
   }
 }

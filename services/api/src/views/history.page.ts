@@ -3,12 +3,14 @@ import type { PredictionRecord } from '@imagerec/shared';
 import type { PendingJob } from '../jobs/job.service.js';
 
 export const HISTORY_SCRIPT_PATH = '/assets/history.js';
+export const SIGN_IN_PATH = '/signin';
+export const SIGN_OUT_PATH = '/signout';
 
 /** The page after a form upload: its jobs named in the query, so it can show them as pending. */
 export const historyUrl = (pendingIds: string[]) =>
   pendingIds.length ? `/?pending=${pendingIds.join(',')}` : '/';
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const percent = (score: number) => `${(score * 100).toFixed(1)}%`;
 
@@ -91,11 +93,30 @@ small,.meta,.others,.score{color:#666}
 meter{flex:1 1 auto;min-width:3rem;height:.9rem}
 .others{font-size:.9rem;overflow-wrap:anywhere}
 .pending{color:#8a6d00}.error{color:#b00;overflow-wrap:anywhere}
-nav{margin:1rem 0}
+nav{margin:1rem 0;display:flex;gap:1rem;align-items:center}
+header nav{margin:0}
+.sign-out{padding:0;border:0}
+.sign-in{flex-direction:column;align-items:stretch;max-width:26rem}
 `;
 
-/** The page's one inline style block, allowed by its hash in the content security policy. */
+/** The pages' one inline style block, allowed by its hash in the content security policy. */
 export const HISTORY_STYLE_HASH = `sha256-${createHash('sha256').update(STYLE).digest('base64')}`;
+
+/** The start of each page (the history and its sign-in form), through the opening body tag. */
+export const documentStart = (title: string, head = '') => `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Image recognition: ${title}</title>
+<style>${STYLE}</style>
+${head}
+</head>
+<body>`;
+
+/** The hidden field that carries a form's CSRF token (checked by @fastify/csrf-protection). */
+export const csrfField = (token: string) =>
+  `<input type="hidden" name="_csrf" value="${escapeHtml(token)}">`;
 
 /**
  * The history page: an upload form (several files at once), then the newest predictions
@@ -107,6 +128,7 @@ export function renderHistoryPage(
   next: string | null,
   limit: number,
   pending: PendingJob[] = [],
+  session?: { csrfToken: string },
 ) {
   const items = [...pending.map(pendingItem), ...records.map(recordItem)];
   const list = items.length
@@ -115,19 +137,15 @@ export function renderHistoryPage(
   const older = next
     ? `<a href="/?limit=${limit}&amp;before=${encodeURIComponent(next)}" rel="next">Older &rarr;</a>`
     : '';
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Image recognition: history</title>
-<style>${STYLE}</style>
-<script src="${HISTORY_SCRIPT_PATH}" defer></script>
-</head>
-<body>
-<header><h1>Image recognition</h1><a href="/docs">API docs</a></header>
+  // Signed in with a key: the forms carry the CSRF token, and the header a way out.
+  const token = session ? csrfField(session.csrfToken) : '';
+  const signOut = session
+    ? `<form class="sign-out" method="post" action="${SIGN_OUT_PATH}">${token}<button type="submit">Sign out</button></form>`
+    : '';
+  return `${documentStart('history', `<script src="${HISTORY_SCRIPT_PATH}" defer></script>`)}
+<header><h1>Image recognition</h1><nav><a href="/docs">API docs</a>${signOut}</nav></header>
 <form method="post" action="/predict" enctype="multipart/form-data">
-<label for="image">Images</label>
+${token}<label for="image">Images</label>
 <input id="image" type="file" name="image" accept="image/*" multiple required>
 <button type="submit">Classify</button>
 </form>

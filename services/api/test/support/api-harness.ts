@@ -17,11 +17,12 @@ export interface ApiHarness {
   app: FastifyInstance;
   queue: Queue<ClassifyJobData, ClassifyResult>;
   repository: PredictionRepository;
-  /** A multipart POST through inject(), with extra headers if given. */
+  /** A multipart POST through inject(), with extra headers and text fields if given. */
   post(
     url: string,
     parts: Parameters<typeof multipartBody>[0],
     headers?: Record<string, string>,
+    fields?: Record<string, string>,
   ): Promise<LightMyRequestResponse>;
   /** Closes the API and removes its queue and database. */
   close(): Promise<void>;
@@ -39,8 +40,8 @@ export async function startApi(env: Record<string, string> = {}): Promise<ApiHar
     app,
     queue,
     repository,
-    async post(url, parts, headers = {}) {
-      const body = await multipartBody(parts);
+    async post(url, parts, headers = {}, fields = {}) {
+      const body = await multipartBody(parts, fields);
       return app.inject({
         method: 'POST',
         url,
