@@ -1,7 +1,9 @@
-// Dumps, for each test image, our preprocessed 224x224 RGB bytes and each precision's
-// converted ONNX model's probabilities, for compare.py to check against the original .tflite.
+// Dumps, for each test image and each of its harder variants (hard-images.mjs), our
+// preprocessed 224x224 RGB bytes and each precision's converted ONNX model's probabilities,
+// for compare.py to check against the original .tflite.
 // usage: node scripts/oracle/dump-onnx.mjs <out-dir> <images-dir>
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { prepareModel } from '../../packages/model/dist/index.js';
@@ -12,6 +14,7 @@ import {
   MODEL_SPEC,
   toModelInput,
 } from '../../packages/shared/dist/index.js';
+import { hardVariants } from './hard-images.mjs';
 
 const require = createRequire(new URL('../../packages/model/package.json', import.meta.url));
 const ort = require('onnxruntime-node');
@@ -38,9 +41,7 @@ await mkdir(outDir, { recursive: true });
 
 const size = MODEL_SPEC.inputSize;
 const images = [];
-for (const file of (await readdir(imagesDir)).sort()) {
-  const bytes = await readFile(join(imagesDir, file));
-  if (!detectFormat(bytes)) continue;
+async function dump(file, bytes) {
   const pixels = await toModelInput(bytes);
   await writeFile(join(outDir, `${file}.rgb`), pixels);
   const probabilities = {};
@@ -54,6 +55,20 @@ for (const file of (await readdir(imagesDir)).sort()) {
     );
   }
   images.push({ file, pixels: `${file}.rgb`, probabilities });
+  return pixels;
+}
+// Two files of one picture (cat.png, cat.bmp) get one set of variants.
+const varied = new Set();
+for (const file of (await readdir(imagesDir)).sort()) {
+  const bytes = await readFile(join(imagesDir, file));
+  if (!detectFormat(bytes)) continue;
+  const digest = createHash('sha256')
+    .update(await dump(file, bytes))
+    .digest('hex');
+  const variants = await hardVariants(file, bytes);
+  if (!variants || varied.has(digest)) continue;
+  varied.add(digest);
+  for (const [name, variant] of variants) await dump(name, variant);
 }
 for (const { session } of sessions) await session.release();
 

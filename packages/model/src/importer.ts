@@ -30,14 +30,14 @@ export function convertTfliteToOnnx(
   const model = readTfliteModel(tflite);
   const [subgraph] = model.subgraphs;
   if (!subgraph) throw new Error('TFLite model has no subgraph');
-  const importer =
-    precision === 'int8'
-      ? new QuantizedImporter(model, subgraph)
-      : new FloatImporter(model, subgraph);
+  const quantized = precision !== 'fp32';
+  const importer = quantized
+    ? new QuantizedImporter(model, subgraph, { symmetricWeights: precision === 'int8-fast' })
+    : new FloatImporter(model, subgraph);
   const graph = importer.build();
   const sourceSha256 = createHash('sha256').update(tflite).digest('hex');
   const opsetImport = [{ domain: '', version: OPSET_VERSION }];
-  if (precision === 'int8') opsetImport.push({ domain: MS_DOMAIN, version: 1 });
+  if (quantized) opsetImport.push({ domain: MS_DOMAIN, version: 1 });
   const proto = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: '@imagerec/model',

@@ -58,6 +58,37 @@ export function toSignedWeights(
   return { values: signed, zeroPoints: zeroPoints.map((z) => z - 128) };
 }
 
+/** The largest magnitude of symmetric int8 (-127..127: -128 would make it asymmetric). */
+export const INT8_SYMMETRIC_MAX = 127;
+
+/**
+ * Weights with their zero point taken off (w - z, output channel first) as symmetric int8 per
+ * output channel, zero point 0: the form onnxruntime's fastest u8s8 kernels take. A channel
+ * whose values fit -127..127 keeps them and its scale exactly, TFLite's own products; the
+ * others are divided down to fit, their scale multiplied by the same factor.
+ */
+export function toSymmetricPerChannel(
+  centered: Int16Array,
+  scales: readonly number[],
+): { values: Int8Array; scales: number[]; requantized: number } {
+  const channels = scales.length;
+  const size = centered.length / channels;
+  const values = new Int8Array(centered.length);
+  const out: number[] = [];
+  let requantized = 0;
+  for (let c = 0; c < channels; c++) {
+    const channel = centered.subarray(c * size, (c + 1) * size);
+    const largest = channel.reduce((m, w) => Math.max(m, Math.abs(w)), 0);
+    const factor = largest > INT8_SYMMETRIC_MAX ? largest / INT8_SYMMETRIC_MAX : 1;
+    requantized += factor > 1 ? 1 : 0;
+    out.push((scales[c] ?? 0) * factor);
+    for (let i = 0; i < size; i++) {
+      values[c * size + i] = roundHalfAwayFromZero((channel[i] ?? 0) / factor);
+    }
+  }
+  return { values, scales: out, requantized };
+}
+
 /**
  * Whether an int32 bias's own scale is the input scale x weight scale that QLinearConv
  * assumes (TFLite requires it up to float rounding).

@@ -18,15 +18,34 @@ import {
   activationRange,
   biasScaleFits,
   type QuantParams,
+  roundHalfAwayFromZero,
   toSignedWeights,
+  toSymmetricPerChannel,
   UINT8_RANGE,
 } from './quantization.js';
-import type { TfliteOperator, TfliteTensor } from './tflite/reader.js';
+import type { TfliteModel, TfliteOperator, TfliteSubgraph, TfliteTensor } from './tflite/reader.js';
 import { type Activation, TensorType } from './tflite/schema.js';
 
 /** onnxruntime's contrib domain: QLinearAdd and the quantized pools live there. */
 export const MS_DOMAIN = 'com.microsoft';
 const QUANTIZED = [TensorType.UINT8];
+
+/** Convolution weights as QLinearConv takes them: int8 values, scales, zero points. */
+interface QLinearWeights {
+  values: Int8Array;
+  scales: readonly number[];
+  zeroPoints: readonly number[];
+  /** Output channels of the scales and zero points; 0 for one pair for all. */
+  channels: number;
+}
+
+export interface QuantizedImporterOptions {
+  /**
+   * Requantize the weights as symmetric int8 per output channel (zero point 0), the form of
+   * onnxruntime's fastest kernels, instead of TFLite's own values with their zero point.
+   */
+  symmetricWeights?: boolean;
+}
 
 /**
  * The int8 graph: TFLite's own uint8 tensors, scales and zero points in ONNX's quantized
@@ -35,6 +54,14 @@ const QUANTIZED = [TensorType.UINT8];
  * so the probabilities are not rounded to TFLite's 1/256 steps.
  */
 export class QuantizedImporter extends GraphImporter {
+  constructor(
+    model: TfliteModel,
+    subgraph: TfliteSubgraph,
+    private readonly opts: QuantizedImporterOptions = {},
+  ) {
+    super(model, subgraph);
+  }
+
   /** TFLite tensor index -> its [scale, zero point] initializers. */
   private readonly params = new Map<number, [string, string]>();
   /** TFLite tensors whose ONNX value is already float (dequantized). */
@@ -63,16 +90,17 @@ export class QuantizedImporter extends GraphImporter {
     const [xIndex = -1, , bIndex = -1] = op.inputs;
     const out = this.outputTensor(op);
     const x = this.quantizedInput(xIndex);
-    const weights = this.signedWeights(w);
+    const weights = this.opts.symmetricWeights ? this.symmetricWeights(w) : this.signedWeights(w);
+    const dims = weights.channels ? [weights.channels] : [];
     const inputs = [
       x,
       ...this.quantParams(xIndex),
       this.g.int8Const('weight', w.dims, weights.values),
-      weights.scale,
-      weights.zeroPoint,
+      this.g.floatConst('weight_scale', dims, [...weights.scales]),
+      this.g.int8Const('weight_zero_point', dims, [...weights.zeroPoints]),
       ...this.quantParams(out.index),
     ];
-    if (bIndex >= 0) inputs.push(this.bias(bIndex, xIndex, w));
+    if (bIndex >= 0) inputs.push(this.bias(bIndex, xIndex, w, weights.scales));
     const y = this.g.node('QLinearConv', inputs, this.convAttributes(xIndex, o, w));
     this.setOutput(op, this.clamp(y, o.fusedActivation, op), QUANTIZED);
   }
@@ -152,8 +180,8 @@ export class QuantizedImporter extends GraphImporter {
     ]);
   }
 
-  /** Convolution weights as int8 in ONNX's layout, with their scales and one zero point. */
-  private signedWeights(w: ConvWeights) {
+  /** TFLite's weights as int8 in ONNX's layout, with their scales and one zero point. */
+  private signedWeights(w: ConvWeights): QLinearWeights {
     const t = w.tensor;
     const q = t.quantization;
     const data = this.elements(t);
@@ -174,17 +202,47 @@ export class QuantizedImporter extends GraphImporter {
       data instanceof Uint8Array
         ? toSignedWeights(data, [zeroPoint])
         : { values: data, zeroPoints: [zeroPoint] };
-    const dims = perChannel ? [channels] : [];
-    const zeroPoints = new Array<number>(perChannel ? channels : 1).fill(signed.zeroPoints[0] ?? 0);
+    const count = perChannel ? channels : 0;
     return {
       values: permute(signed.values, t.shape, w.perm),
-      scale: this.g.floatConst('weight_scale', dims, q.scale),
-      zeroPoint: this.g.int8Const('weight_zero_point', dims, zeroPoints),
+      scales: q.scale,
+      zeroPoints: new Array<number>(count || 1).fill(signed.zeroPoints[0] ?? 0),
+      channels: count,
     };
   }
 
-  /** The int32 bias as it is: its scale must be input scale x weight scale. */
-  private bias(index: number, inputIndex: number, w: ConvWeights): string {
+  /**
+   * TFLite's weights as symmetric int8 per output channel (zero point 0): w - z as it is
+   * where it fits int8, divided down to fit in the few channels where it does not.
+   */
+  private symmetricWeights(w: ConvWeights): QLinearWeights {
+    const t = w.tensor;
+    const q = t.quantization;
+    const data = this.elements(t);
+    if (!q || !(data instanceof Uint8Array)) {
+      throw new Error(`int8 conversion needs quantized uint8 weights, "${t.name}" are not`);
+    }
+    const channels = w.dims[0] ?? 0;
+    const laid = permute(data, t.shape, w.perm);
+    const size = laid.length / channels;
+    const perChannel = (values: readonly number[]) =>
+      Array.from({ length: channels }, (_, c) => values[values.length > 1 ? c : 0] ?? 0);
+    const zeroPoints = perChannel(q.zeroPoint);
+    const centered = Int16Array.from(laid, (v, i) => v - (zeroPoints[Math.floor(i / size)] ?? 0));
+    const { values, scales } = toSymmetricPerChannel(centered, perChannel(q.scale));
+    return { values, scales, zeroPoints: new Array<number>(channels).fill(0), channels };
+  }
+
+  /**
+   * The int32 bias: TFLite's scale must be input scale x weight scale; with other weight
+   * scales (symmetric weights) it is rescaled to input scale x each channel's new scale.
+   */
+  private bias(
+    index: number,
+    inputIndex: number,
+    w: ConvWeights,
+    scales: readonly number[],
+  ): string {
     const t = this.tensor(index);
     const data = this.elements(t);
     if (!(data instanceof Int32Array)) {
@@ -201,7 +259,14 @@ export class QuantizedImporter extends GraphImporter {
         throw new Error(`Bias "${t.name}" is not scaled by input scale x weight scale`);
       }
     }
-    return this.g.int32Const('bias', [w.dims[0] ?? 0], data);
+    const rescaled =
+      scales === weightScales
+        ? data
+        : data.map((b, c) => {
+            const from = weightScales[c] ?? weightScales[0] ?? 0;
+            return roundHalfAwayFromZero((b * from) / (scales[c] ?? scales[0] ?? 1));
+          });
+    return this.g.int32Const('bias', [w.dims[0] ?? 0], rescaled);
   }
 
   /** An ADD operand: an activation, or a quantized constant laid out to broadcast like one. */
