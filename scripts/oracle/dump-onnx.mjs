@@ -2,8 +2,9 @@
 // preprocessed 224x224 RGB bytes and each precision's converted ONNX model's probabilities,
 // for compare.py to check against the original .tflite.
 // usage: node scripts/oracle/dump-onnx.mjs <out-dir> <images-dir>
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+
 import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { prepareModel } from '../../packages/model/dist/index.js';

@@ -14,7 +14,10 @@ function noise(seed) {
 
 /** Adds uniform noise of +-amplitude to every channel of an RGB image, as PNG bytes. */
 async function withNoise(bytes, amplitude, seed) {
-  const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(bytes)
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const next = noise(seed);
   const out = Buffer.alloc(data.length);
   for (let i = 0; i < data.length; i++) {

@@ -5,6 +5,7 @@ import {
   quantize,
   roundHalfAwayFromZero,
   toSignedWeights,
+  toSymmetricPerChannel,
 } from './quantization.js';
 import {
   multiplyByQuantizedMultiplier,
@@ -12,6 +13,15 @@ import {
 } from './tflite/tflite-kernels.test-helper.js';
 
 describe('quantization helpers', () => {
+  it('keeps weights that fit symmetric int8 and divides down the channels that do not', () => {
+    const { values, scales } = toSymmetricPerChannel(
+      Int16Array.from([-127, 0, 127, 10, -254, 0, 0, 100]),
+      [0.5, 0.25],
+    );
+    expect(Array.from(values)).toEqual([-127, 0, 127, 10, -127, 0, 0, 50]);
+    expect(scales).toEqual([0.5, 0.5]);
+  });
+
   it('rounds halves away from zero, as TfLiteRound does', () => {
     expect([2.5, -2.5, 1.4, -1.6, 0].map(roundHalfAwayFromZero)).toEqual([3, -3, 1, -2, 0]);
     expect(quantize(-0.25, { scale: 0.1, zeroPoint: 10 })).toBe(7);

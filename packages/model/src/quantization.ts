@@ -70,23 +70,21 @@ export const INT8_SYMMETRIC_MAX = 127;
 export function toSymmetricPerChannel(
   centered: Int16Array,
   scales: readonly number[],
-): { values: Int8Array; scales: number[]; requantized: number } {
+): { values: Int8Array; scales: number[] } {
   const channels = scales.length;
   const size = centered.length / channels;
   const values = new Int8Array(centered.length);
   const out: number[] = [];
-  let requantized = 0;
   for (let c = 0; c < channels; c++) {
     const channel = centered.subarray(c * size, (c + 1) * size);
     const largest = channel.reduce((m, w) => Math.max(m, Math.abs(w)), 0);
     const factor = largest > INT8_SYMMETRIC_MAX ? largest / INT8_SYMMETRIC_MAX : 1;
-    requantized += factor > 1 ? 1 : 0;
     out.push((scales[c] ?? 0) * factor);
     for (let i = 0; i < size; i++) {
       values[c * size + i] = roundHalfAwayFromZero((channel[i] ?? 0) / factor);
     }
   }
-  return { values, scales: out, requantized };
+  return { values, scales: out };
 }
 
 /**
