@@ -36,7 +36,11 @@ for (const precision of MODEL_PRECISIONS) {
     log: (message) => console.error(message),
   });
   labels = model.labels;
-  sessions.push({ precision, session: await ort.InferenceSession.create(model.onnxPath) });
+  sessions.push({
+    precision,
+    onnxPath: model.onnxPath,
+    session: await ort.InferenceSession.create(model.onnxPath),
+  });
 }
 await mkdir(outDir, { recursive: true });
 
@@ -79,6 +83,7 @@ const manifest = {
   inputSize: size,
   classes: labels.length,
   precisions: sessions.map((s) => s.precision),
+  onnx: Object.fromEntries(sessions.map((s) => [s.precision, s.onnxPath])),
   images,
 };
 await writeFile(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
