@@ -6,7 +6,7 @@ onnxruntime's own int32 sums (ConvInteger): 0 differing outputs there says the s
 only the requantization differs.
 
 usage: python per-operator.py <dump-dir> <image file name in the dump, e.g. parrot~rot135.png>
-(needs onnx and onnxruntime besides ai-edge-litert: scripts/oracle/per-operator.sh)
+(needs onnx and onnxruntime besides ai-edge-litert: scripts/oracle/per-operator.sh runs it)
 """
 
 import json
