@@ -219,8 +219,8 @@ export class QuantizedImporter extends GraphImporter {
     const t = w.tensor;
     const q = t.quantization;
     const data = this.elements(t);
-    if (!q || !(data instanceof Uint8Array)) {
-      throw new Error(`int8 conversion needs quantized uint8 weights, "${t.name}" are not`);
+    if (!q || !(data instanceof Uint8Array || data instanceof Int8Array)) {
+      throw new Error(`int8 conversion needs quantized 8-bit weights, "${t.name}" are not`);
     }
     const channels = w.dims[0] ?? 0;
     const laid = permute(data, t.shape, w.perm);
@@ -259,6 +259,7 @@ export class QuantizedImporter extends GraphImporter {
         throw new Error(`Bias "${t.name}" is not scaled by input scale x weight scale`);
       }
     }
+    // The same array: TFLite's own weight scales, the bias as it is.
     const rescaled =
       scales === weightScales
         ? data
