@@ -17,6 +17,7 @@ import {
 import {
   activationRange,
   biasScaleFits,
+  fixedPointDivision,
   type QuantParams,
   roundHalfAwayFromZero,
   toSignedWeights,
@@ -39,13 +40,17 @@ interface QLinearWeights {
   channels: number;
 }
 
-export interface QuantizedImporterOptions {
-  /**
-   * Requantize the weights as symmetric int8 per output channel (zero point 0), the form of
-   * onnxruntime's fastest kernels, instead of TFLite's own values with their zero point.
-   */
-  symmetricWeights?: boolean;
-}
+/**
+ * How the int8 graph computes: `tflite-weights`, TFLite's own weights in QLinearConv (which
+ * requantizes with a float multiplier); `symmetric-weights`, the weights requantized as
+ * symmetric int8 per output channel, the form of onnxruntime's fastest kernels;
+ * `fixed-point`, TFLite's own arithmetic exactly: integer sums (ConvInteger) requantized
+ * TFLite's way in int64 operators, slow.
+ */
+export type QuantizedForm = 'tflite-weights' | 'symmetric-weights' | 'fixed-point';
+
+/** TFLite's quantized ADD shifts both inputs left by this many bits before rescaling them. */
+const ADD_LEFT_SHIFT = 20;
 
 /**
  * The int8 graph: TFLite's own uint8 tensors, scales and zero points in ONNX's quantized
@@ -57,7 +62,7 @@ export class QuantizedImporter extends GraphImporter {
   constructor(
     model: TfliteModel,
     subgraph: TfliteSubgraph,
-    private readonly opts: QuantizedImporterOptions = {},
+    private readonly form: QuantizedForm = 'tflite-weights',
   ) {
     super(model, subgraph);
   }
@@ -90,7 +95,18 @@ export class QuantizedImporter extends GraphImporter {
     const [xIndex = -1, , bIndex = -1] = op.inputs;
     const out = this.outputTensor(op);
     const x = this.quantizedInput(xIndex);
-    const weights = this.opts.symmetricWeights ? this.symmetricWeights(w) : this.signedWeights(w);
+    if (this.form === 'fixed-point') {
+      const sums = this.integerSums(x, xIndex, bIndex, o, w);
+      const reals = (w.tensor.quantization?.scale ?? []).map(
+        (s) =>
+          (Math.fround(this.quantization(this.tensor(xIndex)).scale) * Math.fround(s)) /
+          Math.fround(this.quantization(out).scale),
+      );
+      this.setOutput(op, this.fixedPointOutput(sums, reals, o.fusedActivation, op), QUANTIZED);
+      return;
+    }
+    const weights =
+      this.form === 'symmetric-weights' ? this.symmetricWeights(w) : this.signedWeights(w);
     const dims = weights.channels ? [weights.channels] : [];
     const inputs = [
       x,
@@ -130,6 +146,10 @@ export class QuantizedImporter extends GraphImporter {
   protected add(op: TfliteOperator, o: OptionsOf<'AddOptions'>): void {
     const out = this.outputTensor(op);
     const [a = -1, b = -1] = op.inputs;
+    if (this.form === 'fixed-point') {
+      this.setOutput(op, this.fixedPointAdd(op, o, a, b), QUANTIZED);
+      return;
+    }
     const inputs = [
       this.operand(a, out.shape.length),
       ...this.quantParams(a),
@@ -163,15 +183,141 @@ export class QuantizedImporter extends GraphImporter {
     this.floats.add(this.outputTensor(op).index);
   }
 
-  /** The quantized clamp of a fused activation; none where it is the type's whole range. */
-  private clamp(y: string, activation: Activation, op: TfliteOperator): string {
-    let range: [number, number];
+  /** ConvInteger's int32 sums of (x - zx)(w - zw), plus the bias: TFLite's accumulators. */
+  private integerSums(
+    x: string,
+    xIndex: number,
+    bIndex: number,
+    o: ConvOptions,
+    w: ConvWeights,
+  ): string {
+    const weights = this.signedWeights(w);
+    if (weights.channels) {
+      throw new Error(`Fixed-point conversion needs per-tensor weights, "${w.tensor.name}" are not`);
+    }
+    let sums = this.g.node(
+      'ConvInteger',
+      [
+        x,
+        this.g.int8Const('weight', w.dims, weights.values),
+        this.quantParams(xIndex)[1],
+        this.g.int8Const('weight_zero_point', [], [...weights.zeroPoints]),
+      ],
+      this.convAttributes(xIndex, o, w),
+    );
+    if (bIndex >= 0) {
+      const bias = this.bias(bIndex, xIndex, w, weights.scales, [w.dims[0] ?? 0, 1, 1]);
+      sums = this.g.node('Add', [sums, bias]);
+    }
+    return this.g.node('Cast', [sums], { to: DataType.INT64 });
+  }
+
+  /**
+   * TFLite's MultiplyByQuantizedMultiplier of int64 values by `reals` (one, or one per output
+   * channel of an NCHW tensor), as one truncating division (fixedPointDivision).
+   */
+  private requantize(x: string, reals: readonly number[]): string {
+    const steps = reals.map(fixedPointDivision);
+    const dims = steps.length > 1 ? [steps.length, 1, 1] : [1];
+    const constant = (base: string, values: number[]) => this.g.int64Const(base, values, dims);
+    const product = this.g.node('Mul', [
+      x,
+      constant(
+        'multiplier',
+        steps.map((s) => s.multiplier),
+      ),
+    ]);
+    const negative = this.g.node('Less', [product, this.g.int64Const('zero', [0])]);
+    const nudge = this.g.node('Where', [
+      negative,
+      constant(
+        'nudge_negative',
+        steps.map((s) => 1 - s.nudge),
+      ),
+      constant(
+        'nudge',
+        steps.map((s) => s.nudge),
+      ),
+    ]);
+    const nudged = this.g.node('Add', [product, nudge]);
+    return this.g.node('Div', [
+      nudged,
+      constant(
+        'divisor',
+        steps.map((s) => s.divisor),
+      ),
+    ]);
+  }
+
+  /** Requantized int64 sums as TFLite's uint8 output: plus the zero point, clamped, narrowed. */
+  private fixedPointOutput(
+    sums: string,
+    reals: readonly number[],
+    activation: Activation,
+    op: TfliteOperator,
+  ): string {
+    const q = this.quantization(this.outputTensor(op));
+    const [lo, hi] = this.activationBounds(activation, op);
+    const shifted = this.g.node('Add', [
+      this.requantize(sums, reals),
+      this.g.int64Const('zero_point', [q.zeroPoint]),
+    ]);
+    // Always clamped: Cast wraps around where TFLite saturates.
+    const clamped = this.g.node('Clip', [
+      shifted,
+      this.g.int64Const('clip_min', [lo], []),
+      this.g.int64Const('clip_max', [hi], []),
+    ]);
+    return this.g.node('Cast', [clamped], { to: DataType.UINT8 });
+  }
+
+  /**
+   * TFLite's quantized ADD: each input less its zero point, shifted left 20 bits, rescaled to
+   * twice the larger input scale; the sum rescaled to the output's.
+   */
+  private fixedPointAdd(
+    op: TfliteOperator,
+    o: OptionsOf<'AddOptions'>,
+    a: number,
+    b: number,
+  ): string {
+    const rank = this.outputTensor(op).shape.length;
+    const scaleOf = (index: number) => Math.fround(this.quantization(this.tensor(index)).scale);
+    const twiceMax = 2 * Math.max(scaleOf(a), scaleOf(b));
+    const rescaled = (index: number) => {
+      const wide = this.g.node('Cast', [this.operand(index, rank)], { to: DataType.INT64 });
+      const centered = this.g.node('Sub', [
+        wide,
+        this.g.int64Const('zero_point', [this.quantization(this.tensor(index)).zeroPoint]),
+      ]);
+      const shifted = this.g.node('Mul', [
+        centered,
+        this.g.int64Const('left_shift', [2 ** ADD_LEFT_SHIFT]),
+      ]);
+      return this.requantize(shifted, [scaleOf(index) / twiceMax]);
+    };
+    const sum = this.g.node('Add', [rescaled(a), rescaled(b)]);
+    const outScale = Math.fround(this.quantization(this.outputTensor(op)).scale);
+    return this.fixedPointOutput(
+      sum,
+      [twiceMax / (2 ** ADD_LEFT_SHIFT * outScale)],
+      o.fusedActivation,
+      op,
+    );
+  }
+
+  /** The quantized bounds of a fused activation on the operator's output. */
+  private activationBounds(activation: Activation, op: TfliteOperator): [number, number] {
     try {
-      range = activationRange(activation, this.quantization(this.outputTensor(op)));
+      return activationRange(activation, this.quantization(this.outputTensor(op)));
     } catch (err) {
       throw new Error(`${(err as Error).message} on TFLite ${op.code.name}`);
     }
-    const [lo, hi] = range;
+  }
+
+  /** The quantized clamp of a fused activation; none where it is the type's whole range. */
+  private clamp(y: string, activation: Activation, op: TfliteOperator): string {
+    const [lo, hi] = this.activationBounds(activation, op);
     if (lo === UINT8_RANGE[0] && hi === UINT8_RANGE[1]) return y;
     return this.g.node('Clip', [
       y,
@@ -242,6 +388,7 @@ export class QuantizedImporter extends GraphImporter {
     inputIndex: number,
     w: ConvWeights,
     scales: readonly number[],
+    dims = [w.dims[0] ?? 0],
   ): string {
     const t = this.tensor(index);
     const data = this.elements(t);
@@ -267,7 +414,7 @@ export class QuantizedImporter extends GraphImporter {
             const from = weightScales[c] ?? weightScales[0] ?? 0;
             return roundHalfAwayFromZero((b * from) / (scales[c] ?? scales[0] ?? 1));
           });
-    return this.g.int32Const('bias', [w.dims[0] ?? 0], rescaled);
+    return this.g.int32Const('bias', dims, rescaled);
   }
 
   /** An ADD operand: an activation, or a quantized constant laid out to broadcast like one. */
