@@ -1,7 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   activationRange,
   biasScaleFits,
+  fixedPointDivision,
   quantize,
   roundHalfAwayFromZero,
   toSignedWeights,
@@ -61,6 +63,35 @@ describe('quantization helpers', () => {
     const [x, w] = [0.0078125, 0.033969];
     expect(biasScaleFits(Math.fround(x * w), x, w)).toBe(true);
     expect(biasScaleFits(x * w * 1.001, x, w)).toBe(false);
+  });
+});
+
+describe("TFLite's requantization as one integer division (int8-exact)", () => {
+  const divide = (x: number, real: number) => {
+    const { multiplier, nudge, divisor } = fixedPointDivision(real);
+    const product = BigInt(x) * BigInt(multiplier);
+    return Number((product + BigInt(product < 0n ? 1 - nudge : nudge)) / BigInt(divisor));
+  };
+  const reference = (x: number, real: number) => {
+    const { multiplier, shift } = quantizeMultiplier(real);
+    return multiplyByQuantizedMultiplier(x, multiplier, shift);
+  };
+
+  it('rounds twice as TFLite does, ties included', () => {
+    expect(divide(101, 0.5)).toBe(51);
+    expect(divide(-101, 0.5)).toBe(-50);
+    expect(divide(-140, 0.031961)).toBe(-5);
+  });
+
+  it('equals MultiplyByQuantizedMultiplier for any sum and multiplier', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -(2 ** 24), max: 2 ** 24 }),
+        fc.double({ min: 1e-4, max: 4, noNaN: true }),
+        (x, real) => divide(x, real) === reference(x, real),
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
 

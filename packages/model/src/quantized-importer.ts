@@ -193,7 +193,9 @@ export class QuantizedImporter extends GraphImporter {
   ): string {
     const weights = this.signedWeights(w);
     if (weights.channels) {
-      throw new Error(`Fixed-point conversion needs per-tensor weights, "${w.tensor.name}" are not`);
+      throw new Error(
+        `Fixed-point conversion needs per-tensor weights, "${w.tensor.name}" are not`,
+      );
     }
     let sums = this.g.node(
       'ConvInteger',
