@@ -202,7 +202,8 @@ export class QuantizedImporter extends GraphImporter {
       [
         x,
         this.g.int8Const('weight', w.dims, weights.values),
-        this.quantParams(xIndex)[1],
+        // The zero point alone: a scale nothing reads would be an unused initializer.
+        this.g.uint8Const('zero_point', [], [this.quantization(this.tensor(xIndex)).zeroPoint]),
         this.g.int8Const('weight_zero_point', [], [...weights.zeroPoints]),
       ],
       this.convAttributes(xIndex, o, w),
