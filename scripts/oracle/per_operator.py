@@ -142,8 +142,8 @@ def fixed_point_conv(node, group, consts, feeds) -> np.ndarray:
     )[0].astype(np.int64)
     if len(node.input) > 8:
         acc += value[node.input[8]].reshape(1, -1, 1, 1)
-    # TFLite's multiplier: the float32 scales multiplied and divided in double.
-    real = float(value[x_scale]) * float(value[w_scale].reshape(-1)[0]) / float(value[y_scale])
+    # TFLite's multiplier: input x filter scale in float32, divided by the output scale in double.
+    real = float(np.float32(value[x_scale] * value[w_scale].reshape(-1)[0])) / float(value[y_scale])
     lo, hi = 0, 255
     if len(group) > 1:
         lo, hi = int(numpy_helper.to_array(consts[group[1].input[1]])), int(

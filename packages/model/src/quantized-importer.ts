@@ -97,10 +97,11 @@ export class QuantizedImporter extends GraphImporter {
     const x = this.quantizedInput(xIndex);
     if (this.form === 'fixed-point') {
       const sums = this.integerSums(x, xIndex, bIndex, o, w);
+      // TFLite's GetQuantizedConvolutionMultipler: the scales' product rounded to float, then
+      // divided in double (a product kept in double moves some multipliers by one step).
+      const xScale = this.quantization(this.tensor(xIndex)).scale;
       const reals = (w.tensor.quantization?.scale ?? []).map(
-        (s) =>
-          (Math.fround(this.quantization(this.tensor(xIndex)).scale) * Math.fround(s)) /
-          Math.fround(this.quantization(out).scale),
+        (s) => Math.fround(xScale * s) / Math.fround(this.quantization(out).scale),
       );
       this.setOutput(op, this.fixedPointOutput(sums, reals, o.fusedActivation, op), QUANTIZED);
       return;
