@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Per-operator comparison of the int8 graph with TFLite's integers, on one image of the oracle's
-# dump (default: a hard variant). Run `pnpm oracle` first; installs onnx and onnxruntime into
-# the oracle's venv once.
+# dump (default: a hard variant), then int8-exact's on every image. Run `pnpm oracle` first;
+# installs onnx and onnxruntime into the oracle's venv once.
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 cd "$ROOT"

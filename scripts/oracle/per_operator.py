@@ -3,7 +3,8 @@ model run alone in onnxruntime on TFLite's own input tensors for it (so no earli
 carries over), its uint8 output against TFLite's. For each convolution also TFLite's fixed-point
 requantization (a 31-bit multiplier and a rounding shift: two roundings) applied to
 onnxruntime's own int32 sums (ConvInteger): 0 differing outputs there says the sums agree and
-only the requantization differs.
+only the requantization differs. Then the int8-exact model on every image of the dump, every
+operator's uint8 output against TFLite's.
 
 usage: python per-operator.py <dump-dir> <image file name in the dump, e.g. parrot~rot135.png>
 (needs onnx and onnxruntime besides ai-edge-litert: scripts/oracle/per-operator.sh runs it)
@@ -78,7 +79,6 @@ def main() -> int:
     size = manifest["inputSize"]
     pixels = np.fromfile(dump / f"{image}.rgb", dtype=np.uint8).reshape(1, size, size, 3)
     tfl = tflite_run(manifest["tflite"], pixels)
-    details = {t["index"]: t for t in tfl.get_tensor_details()}
     ops = [o for o in tfl._get_ops_details() if o["op_name"] not in ("RESHAPE", "SOFTMAX")]
 
     model = onnx.load(manifest["onnx"]["int8"])
@@ -124,7 +124,40 @@ def main() -> int:
               f"{np.abs(diff).max():>4} {diff.mean():>+8.4f} {fixed:>12}")
     print(f"all: onnxruntime {totals[0]} outputs differ; convolutions with TFLite's fixed-point "
           f"requantization of onnxruntime's integer sums: {totals[1]}")
+    exact_tensors(manifest, dump, len(ops))
     return 0
+
+
+def exact_tensors(manifest: dict, dump: Path, count: int) -> None:
+    """int8-exact's uint8 output of every operator against TFLite's, on every image."""
+    model = onnx.load(manifest["onnx"]["int8-exact"])
+    finals = []  # each operator's last uint8 value: a Cast to uint8, or a pool (and its Clip)
+    for node in model.graph.node:
+        narrowed = node.op_type == "Cast" and node.attribute[0].i == TensorProto.UINT8
+        if narrowed or node.op_type == "QLinearGlobalAveragePool":
+            finals.append(node.output[0])
+        elif node.op_type == "Clip" and finals and node.input[0] == finals[-1]:
+            finals[-1] = node.output[0]
+    if len(finals) != count:
+        raise SystemExit(f"{len(finals)} int8-exact outputs for {count} TFLite operators")
+    for name in finals:
+        model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.UINT8, None))
+    session = ort.InferenceSession(model.SerializeToString())
+    size = manifest["inputSize"]
+    exact, differing = 0, 0
+    for image in manifest["images"]:
+        pixels = np.fromfile(dump / image["pixels"], dtype=np.uint8).reshape(1, size, size, 3)
+        tfl = tflite_run(manifest["tflite"], pixels)
+        ops = [o for o in tfl._get_ops_details() if o["op_name"] not in ("RESHAPE", "SOFTMAX")]
+        outputs = session.run(finals, {"input": pixels})
+        wrong = 0
+        for op, got in zip(ops, outputs):
+            expected = nchw(tfl.get_tensor(op["outputs"][0]))
+            wrong += int(np.count_nonzero(expected != got.reshape(expected.shape)))
+        exact += wrong == 0
+        differing += wrong
+    print(f"int8-exact: {exact} of {len(manifest['images'])} images with every operator's uint8 "
+          f"output equal to TFLite's ({differing} outputs differ in all)")
 
 
 def fixed_point_conv(node, group, consts, feeds) -> np.ndarray:
