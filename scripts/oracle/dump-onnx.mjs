@@ -1,6 +1,9 @@
-// Dumps, for each test image, our preprocessed 224x224 RGB bytes and each precision's
-// converted ONNX model's probabilities, for compare.py to check against the original .tflite.
+// Dumps, for each test image and each of its harder variants (hard-images.mjs), our
+// preprocessed 224x224 RGB bytes and each precision's converted ONNX model's probabilities,
+// for compare.py to check against the original .tflite.
 // usage: node scripts/oracle/dump-onnx.mjs <out-dir> <images-dir>
+
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
@@ -12,6 +15,7 @@ import {
   MODEL_SPEC,
   toModelInput,
 } from '../../packages/shared/dist/index.js';
+import { hardVariants } from './hard-images.mjs';
 
 const require = createRequire(new URL('../../packages/model/package.json', import.meta.url));
 const ort = require('onnxruntime-node');
@@ -32,15 +36,17 @@ for (const precision of MODEL_PRECISIONS) {
     log: (message) => console.error(message),
   });
   labels = model.labels;
-  sessions.push({ precision, session: await ort.InferenceSession.create(model.onnxPath) });
+  sessions.push({
+    precision,
+    onnxPath: model.onnxPath,
+    session: await ort.InferenceSession.create(model.onnxPath),
+  });
 }
 await mkdir(outDir, { recursive: true });
 
 const size = MODEL_SPEC.inputSize;
 const images = [];
-for (const file of (await readdir(imagesDir)).sort()) {
-  const bytes = await readFile(join(imagesDir, file));
-  if (!detectFormat(bytes)) continue;
+async function dump(file, bytes) {
   const pixels = await toModelInput(bytes);
   await writeFile(join(outDir, `${file}.rgb`), pixels);
   const probabilities = {};
@@ -54,6 +60,20 @@ for (const file of (await readdir(imagesDir)).sort()) {
     );
   }
   images.push({ file, pixels: `${file}.rgb`, probabilities });
+  return pixels;
+}
+// Two files of one picture (cat.png, cat.bmp) get one set of variants.
+const varied = new Set();
+for (const file of (await readdir(imagesDir)).sort()) {
+  const bytes = await readFile(join(imagesDir, file));
+  if (!detectFormat(bytes)) continue;
+  const digest = createHash('sha256')
+    .update(await dump(file, bytes))
+    .digest('hex');
+  const variants = await hardVariants(file, bytes);
+  if (!variants || varied.has(digest)) continue;
+  varied.add(digest);
+  for (const [name, variant] of variants) await dump(name, variant);
 }
 for (const { session } of sessions) await session.release();
 
@@ -63,6 +83,7 @@ const manifest = {
   inputSize: size,
   classes: labels.length,
   precisions: sessions.map((s) => s.precision),
+  onnx: Object.fromEntries(sessions.map((s) => [s.precision, s.onnxPath])),
   images,
 };
 await writeFile(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);

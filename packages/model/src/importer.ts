@@ -3,7 +3,7 @@ import type { ModelPrecision } from '@imagerec/shared';
 import { FloatImporter } from './float-importer.js';
 import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './graph-importer.js';
 import { onnx } from './onnx-graph.js';
-import { MS_DOMAIN, QuantizedImporter } from './quantized-importer.js';
+import { MS_DOMAIN, type QuantizedForm, QuantizedImporter } from './quantized-importer.js';
 import { readTfliteModel } from './tflite/reader.js';
 
 export { dequantize } from './float-importer.js';
@@ -16,6 +16,13 @@ export const SOURCE_SHA256_KEY = 'source_sha256';
 export const PRECISION_KEY = 'precision';
 
 const OPSET_VERSION = 13;
+
+/** The int8 graph's form of each integer precision. */
+const QUANTIZED_FORMS: Record<Exclude<ModelPrecision, 'fp32'>, QuantizedForm> = {
+  int8: 'tflite-weights',
+  'int8-fast': 'symmetric-weights',
+  'int8-exact': 'fixed-point',
+};
 const IR_VERSION = 8;
 
 /**
@@ -30,14 +37,14 @@ export function convertTfliteToOnnx(
   const model = readTfliteModel(tflite);
   const [subgraph] = model.subgraphs;
   if (!subgraph) throw new Error('TFLite model has no subgraph');
-  const importer =
-    precision === 'int8'
-      ? new QuantizedImporter(model, subgraph)
-      : new FloatImporter(model, subgraph);
+  const quantized = precision !== 'fp32';
+  const importer = quantized
+    ? new QuantizedImporter(model, subgraph, QUANTIZED_FORMS[precision])
+    : new FloatImporter(model, subgraph);
   const graph = importer.build();
   const sourceSha256 = createHash('sha256').update(tflite).digest('hex');
   const opsetImport = [{ domain: '', version: OPSET_VERSION }];
-  if (precision === 'int8') opsetImport.push({ domain: MS_DOMAIN, version: 1 });
+  if (quantized) opsetImport.push({ domain: MS_DOMAIN, version: 1 });
   const proto = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: '@imagerec/model',

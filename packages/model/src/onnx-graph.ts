@@ -69,9 +69,9 @@ export class OnnxGraph {
     );
   }
 
-  int64Const(base: string, values: number[]): string {
+  int64Const(base: string, values: number[], dims = [values.length]): string {
     const data = BigInt64Array.from(values.map(BigInt));
-    return this.initializer(base, [values.length], DataType.INT64, new Uint8Array(data.buffer));
+    return this.initializer(base, dims, DataType.INT64, new Uint8Array(data.buffer));
   }
 
   /** Adds a node and returns its (single) output name. */

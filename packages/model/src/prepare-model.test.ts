@@ -36,6 +36,11 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
     expect(fp32.onnxPath).not.toBe(int8.onnxPath);
     expect(readOnnxProvenance(await readFile(fp32.onnxPath)).precision).toBe('fp32');
     expect(readOnnxProvenance(await readFile(int8.onnxPath)).precision).toBe('int8');
+    for (const precision of ['int8-fast', 'int8-exact'] as const) {
+      const other = await prepareModel({ dir, mirrorDir: sharedMirror, precision });
+      expect(other.onnxPath).not.toBe(int8.onnxPath);
+      expect(readOnnxProvenance(await readFile(other.onnxPath)).precision).toBe(precision);
+    }
 
     for (const precision of MODEL_PRECISIONS) {
       const log: string[] = [];

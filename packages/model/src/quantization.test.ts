@@ -1,10 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   activationRange,
   biasScaleFits,
+  fixedPointDivision,
   quantize,
   roundHalfAwayFromZero,
   toSignedWeights,
+  toSymmetricPerChannel,
 } from './quantization.js';
 import {
   multiplyByQuantizedMultiplier,
@@ -12,6 +15,15 @@ import {
 } from './tflite/tflite-kernels.test-helper.js';
 
 describe('quantization helpers', () => {
+  it('keeps weights that fit symmetric int8 and divides down the channels that do not', () => {
+    const { values, scales } = toSymmetricPerChannel(
+      Int16Array.from([-127, 0, 127, 10, -254, 0, 0, 100]),
+      [0.5, 0.25],
+    );
+    expect(Array.from(values)).toEqual([-127, 0, 127, 10, -127, 0, 0, 50]);
+    expect(scales).toEqual([0.5, 0.5]);
+  });
+
   it('rounds halves away from zero, as TfLiteRound does', () => {
     expect([2.5, -2.5, 1.4, -1.6, 0].map(roundHalfAwayFromZero)).toEqual([3, -3, 1, -2, 0]);
     expect(quantize(-0.25, { scale: 0.1, zeroPoint: 10 })).toBe(7);
@@ -51,6 +63,35 @@ describe('quantization helpers', () => {
     const [x, w] = [0.0078125, 0.033969];
     expect(biasScaleFits(Math.fround(x * w), x, w)).toBe(true);
     expect(biasScaleFits(x * w * 1.001, x, w)).toBe(false);
+  });
+});
+
+describe("TFLite's requantization as one integer division (int8-exact)", () => {
+  const divide = (x: number, real: number) => {
+    const { multiplier, nudge, divisor } = fixedPointDivision(real);
+    const product = BigInt(x) * BigInt(multiplier);
+    return Number((product + BigInt(product < 0n ? 1 - nudge : nudge)) / BigInt(divisor));
+  };
+  const reference = (x: number, real: number) => {
+    const { multiplier, shift } = quantizeMultiplier(real);
+    return multiplyByQuantizedMultiplier(x, multiplier, shift);
+  };
+
+  it('rounds twice as TFLite does, ties included', () => {
+    expect(divide(101, 0.5)).toBe(51);
+    expect(divide(-101, 0.5)).toBe(-50);
+    expect(divide(-140, 0.031961)).toBe(-5);
+  });
+
+  it('equals MultiplyByQuantizedMultiplier for any sum and multiplier', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -(2 ** 24), max: 2 ** 24 }),
+        fc.double({ min: 1e-4, max: 4, noNaN: true }),
+        (x, real) => divide(x, real) === reference(x, real),
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
 

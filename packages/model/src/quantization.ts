@@ -58,6 +58,73 @@ export function toSignedWeights(
   return { values: signed, zeroPoints: zeroPoints.map((z) => z - 128) };
 }
 
+/** The largest magnitude of symmetric int8 (-127..127: -128 would make it asymmetric). */
+export const INT8_SYMMETRIC_MAX = 127;
+
+/**
+ * Weights with their zero point taken off (w - z, output channel first) as symmetric int8 per
+ * output channel, zero point 0: the form onnxruntime's fastest u8s8 kernels take. A channel
+ * whose values fit -127..127 keeps them and its scale exactly, TFLite's own products; the
+ * others are divided down to fit, their scale multiplied by the same factor.
+ */
+export function toSymmetricPerChannel(
+  centered: Int16Array,
+  scales: readonly number[],
+): { values: Int8Array; scales: number[] } {
+  const channels = scales.length;
+  const size = centered.length / channels;
+  const values = new Int8Array(centered.length);
+  const out: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    const channel = centered.subarray(c * size, (c + 1) * size);
+    const largest = channel.reduce((m, w) => Math.max(m, Math.abs(w)), 0);
+    const factor = largest > INT8_SYMMETRIC_MAX ? largest / INT8_SYMMETRIC_MAX : 1;
+    out.push((scales[c] ?? 0) * factor);
+    for (let i = 0; i < size; i++) {
+      values[c * size + i] = roundHalfAwayFromZero((channel[i] ?? 0) / factor);
+    }
+  }
+  return { values, scales: out };
+}
+
+/**
+ * TFLite's QuantizeMultiplier: real = multiplier x 2^(shift - 31), multiplier a 31-bit integer
+ * in [2^30, 2^31).
+ */
+export function quantizeMultiplier(real: number): { multiplier: number; shift: number } {
+  if (real <= 0) throw new Error(`Requantization multiplier ${real} is not positive`);
+  let shift = Math.ceil(Math.log2(real));
+  // log2 of an exact power of two rounds to it: the fraction must lie in [0.5, 1).
+  if (real / 2 ** shift >= 1) shift += 1;
+  let multiplier = Math.round((real / 2 ** shift) * 2 ** 31);
+  if (multiplier === 2 ** 31) {
+    multiplier /= 2;
+    shift += 1;
+  }
+  return { multiplier, shift };
+}
+
+/**
+ * MultiplyByQuantizedMultiplier as one truncating integer division, for int64 operators:
+ * TFLite rounds x * m / 2^31 (halves up, negative halves towards zero), then divides by 2^e
+ * rounding halves away from zero. For integers that is (x * m' + nudge) / 2^(31 + e), truncated,
+ * with nudge = 2^30 + 2^(30 + e) (no 2^(30 + e) when e = 0) for a non-negative product and
+ * 1 - that for a negative one, and m' = m * 2^shift for a multiplier of 1 or more (shift > 0).
+ */
+export function fixedPointDivision(real: number): {
+  multiplier: number;
+  nudge: number;
+  divisor: number;
+} {
+  const { multiplier, shift } = quantizeMultiplier(real);
+  const e = Math.max(-shift, 0);
+  return {
+    multiplier: multiplier * 2 ** Math.max(shift, 0),
+    nudge: 2 ** 30 + (e > 0 ? 2 ** (30 + e) : 0),
+    divisor: 2 ** (31 + e),
+  };
+}
+
 /**
  * Whether an int32 bias's own scale is the input scale x weight scale that QLinearConv
  * assumes (TFLite requires it up to float rounding).

@@ -15,8 +15,13 @@ import * as ref from './tflite/tflite-kernels.test-helper.js';
 // multiply, then a rounding shift), onnxruntime once (a float multiply), so a value near a half
 // step may round the other way, by one step at most.
 
-async function run(tflite: Uint8Array, pixels: number[], dims: number[]) {
-  const session = await ort.InferenceSession.create(convertTfliteToOnnx(tflite, 'int8'));
+async function run(
+  tflite: Uint8Array,
+  pixels: number[],
+  dims: number[],
+  precision: 'int8' | 'int8-fast' | 'int8-exact' = 'int8',
+) {
+  const session = await ort.InferenceSession.create(convertTfliteToOnnx(tflite, precision));
   try {
     const feeds = { [ONNX_INPUT_NAME]: new ort.Tensor('uint8', Uint8Array.from(pixels), dims) };
     const out = (await session.run(feeds))[ONNX_OUTPUT_NAME];
@@ -114,88 +119,94 @@ function convSpec(opts: {
 }
 
 describe('convertTfliteToOnnx, int8', () => {
-  it("runs a SAME stride-2 convolution in TFLite's integers, clamped by a fused RELU6", async () => {
-    const [n, h, w, c, o] = [2, 7, 6, 3, 4];
-    const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 254, 3) };
-    const xq = { scale: 1 / 128, zeroPoint: 128 };
-    const wq = { scale: 0.06, zeroPoint: 122 };
-    const weights = ints(o * 3 * 3 * c, 0, 250, 5);
-    const bias = ints(o, -2000, 2000, 7);
-    // Scale 0.03, zero point 40: ReLU6 clamps to [40, 240], inside uint8's range.
-    const yq = { scale: 0.03, zeroPoint: 40 };
-    const spec = { x, xq, weights, wShape: [o, 3, 3, c], wq, bias, yq, stride: 2 };
-    const expected = ref.conv({ ...spec, padding: 'SAME', range: [40, 240] });
-    expect(expected.data).toContain(40);
-    expect(expected.data).toContain(240);
-    const tflite = buildTfliteModel(
-      convSpec({
-        ...spec,
-        padding: 'SAME',
-        act: 'RELU6',
-        outShape: [1, expected.h, expected.w, o],
-      }),
-    );
-    const out = await run(tflite, x.data, [n, h, w, c]);
-    expect(out.dims).toEqual([n, expected.h, expected.w, o]);
-    expectWithinOneStep(requantized(out.data, yq), expected.data);
-  });
-
-  it('runs a VALID depthwise convolution with depth multiplier 2', async () => {
-    const [n, h, w, c, m] = [1, 6, 6, 3, 2];
-    const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 255, 11) };
-    const xq = { scale: 0.0235, zeroPoint: 0 };
-    const wq = { scale: 0.34, zeroPoint: 165 };
-    const weights = ints(3 * 3 * c * m, 100, 230, 13);
-    const bias = ints(c * m, -300, 300, 17);
-    const yq = { scale: 0.25, zeroPoint: 120 };
-    const spec = { x, xq, weights, wShape: [1, 3, 3, c * m], wq, bias, yq, stride: 1 };
-    const expected = ref.conv({ ...spec, padding: 'VALID', range: [0, 255], depthwise: true });
-    const tflite = buildTfliteModel(
-      convSpec({
-        ...spec,
-        padding: 'VALID',
-        act: 'NONE',
-        depthwise: true,
-        outShape: [1, expected.h, expected.w, c * m],
-      }),
-    );
-    const out = await run(tflite, x.data, [n, h, w, c]);
-    expect(out.dims).toEqual([n, 4, 4, c * m]);
-    expectWithinOneStep(requantized(out.data, yq), expected.data);
-  });
-
-  it('adds two tensors of different scales and clamps a fused RELU', async () => {
-    // out = relu(x + conv1x1(x)), each side with its own quantization.
-    const [h, w, c] = [4, 4, 2];
-    const x: ref.QImage = { n: 1, h, w, c, data: ints(h * w * c, 0, 255, 19) };
-    const xq = { scale: 0.05, zeroPoint: 128 };
-    const cq = { scale: 0.08, zeroPoint: 100 };
-    const yq = { scale: 0.07, zeroPoint: 90 };
-    const conv1x1 = {
-      x,
-      xq,
-      weights: [228, 78, 128, 178],
-      wShape: [c, 1, 1, c],
-      wq: { scale: 0.01, zeroPoint: 128 },
-      bias: [0, 0],
-      yq: cq,
-      stride: 1,
-      padding: 'VALID' as const,
-    };
-    const convOut = ref.conv({ ...conv1x1, range: [0, 255] });
-    const expected = ref.add(x.data, xq, convOut.data, cq, yq, [90, 255]);
-    expect(expected).toContain(90);
-    const spec = convSpec({ ...conv1x1, outShape: [1, h, w, c], act: 'NONE' });
-    spec.tensors.push(uint8([1, h, w, c], yq));
-    spec.operators.push({
-      builtinCode: BuiltinOperator.ADD,
-      inputs: [0, 3],
-      outputs: [4],
-      options: { kind: 'AddOptions', fusedActivation: 'RELU' },
+  // int8 requantizes like onnxruntime (one float rounding), int8-exact like TFLite.
+  describe.each([
+    ['int8', expectWithinOneStep],
+    ['int8-exact', (actual: number[], expected: number[]) => expect(actual).toEqual(expected)],
+  ] as const)('%s', (precision, expectClose) => {
+    it("runs a SAME stride-2 convolution in TFLite's integers, clamped by a fused RELU6", async () => {
+      const [n, h, w, c, o] = [2, 7, 6, 3, 4];
+      const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 254, 3) };
+      const xq = { scale: 1 / 128, zeroPoint: 128 };
+      const wq = { scale: 0.06, zeroPoint: 122 };
+      const weights = ints(o * 3 * 3 * c, 0, 250, 5);
+      const bias = ints(o, -2000, 2000, 7);
+      // Scale 0.03, zero point 40: ReLU6 clamps to [40, 240], inside uint8's range.
+      const yq = { scale: 0.03, zeroPoint: 40 };
+      const spec = { x, xq, weights, wShape: [o, 3, 3, c], wq, bias, yq, stride: 2 };
+      const expected = ref.conv({ ...spec, padding: 'SAME', range: [40, 240] });
+      expect(expected.data).toContain(40);
+      expect(expected.data).toContain(240);
+      const tflite = buildTfliteModel(
+        convSpec({
+          ...spec,
+          padding: 'SAME',
+          act: 'RELU6',
+          outShape: [1, expected.h, expected.w, o],
+        }),
+      );
+      const out = await run(tflite, x.data, [n, h, w, c], precision);
+      expect(out.dims).toEqual([n, expected.h, expected.w, o]);
+      expectClose(requantized(out.data, yq), expected.data);
     });
-    spec.outputs = [4];
-    const out = await run(buildTfliteModel(spec), x.data, [1, h, w, c]);
-    expectWithinOneStep(requantized(out.data, yq), expected);
+
+    it('runs a VALID depthwise convolution with depth multiplier 2', async () => {
+      const [n, h, w, c, m] = [1, 6, 6, 3, 2];
+      const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 255, 11) };
+      const xq = { scale: 0.0235, zeroPoint: 0 };
+      const wq = { scale: 0.34, zeroPoint: 165 };
+      const weights = ints(3 * 3 * c * m, 100, 230, 13);
+      const bias = ints(c * m, -300, 300, 17);
+      const yq = { scale: 0.25, zeroPoint: 120 };
+      const spec = { x, xq, weights, wShape: [1, 3, 3, c * m], wq, bias, yq, stride: 1 };
+      const expected = ref.conv({ ...spec, padding: 'VALID', range: [0, 255], depthwise: true });
+      const tflite = buildTfliteModel(
+        convSpec({
+          ...spec,
+          padding: 'VALID',
+          act: 'NONE',
+          depthwise: true,
+          outShape: [1, expected.h, expected.w, c * m],
+        }),
+      );
+      const out = await run(tflite, x.data, [n, h, w, c], precision);
+      expect(out.dims).toEqual([n, 4, 4, c * m]);
+      expectClose(requantized(out.data, yq), expected.data);
+    });
+
+    it('adds two tensors of different scales and clamps a fused RELU', async () => {
+      // out = relu(x + conv1x1(x)), each side with its own quantization.
+      const [h, w, c] = [4, 4, 2];
+      const x: ref.QImage = { n: 1, h, w, c, data: ints(h * w * c, 0, 255, 19) };
+      const xq = { scale: 0.05, zeroPoint: 128 };
+      const cq = { scale: 0.08, zeroPoint: 100 };
+      const yq = { scale: 0.07, zeroPoint: 90 };
+      const conv1x1 = {
+        x,
+        xq,
+        weights: [228, 78, 128, 178],
+        wShape: [c, 1, 1, c],
+        wq: { scale: 0.01, zeroPoint: 128 },
+        bias: [0, 0],
+        yq: cq,
+        stride: 1,
+        padding: 'VALID' as const,
+      };
+      const convOut = ref.conv({ ...conv1x1, range: [0, 255] });
+      const expected = ref.add(x.data, xq, convOut.data, cq, yq, [90, 255]);
+      expect(expected).toContain(90);
+      const spec = convSpec({ ...conv1x1, outShape: [1, h, w, c], act: 'NONE' });
+      spec.tensors.push(uint8([1, h, w, c], yq));
+      spec.operators.push({
+        builtinCode: BuiltinOperator.ADD,
+        inputs: [0, 3],
+        outputs: [4],
+        options: { kind: 'AddOptions', fusedActivation: 'RELU' },
+      });
+      spec.outputs = [4];
+      const out = await run(buildTfliteModel(spec), x.data, [1, h, w, c], precision);
+      expectClose(requantized(out.data, yq), expected);
+    });
   });
 
   it('pools (global and windowed), reshapes and answers float softmax probabilities', async () => {
@@ -303,6 +314,61 @@ describe('convertTfliteToOnnx, int8', () => {
     expect(input?.[0]?.type?.tensorType?.elemType).toBe(DataType.UINT8);
     expect(output?.[0]?.type?.tensorType?.elemType).toBe(DataType.FLOAT);
     expect((node ?? []).some((n) => n.opType === 'Clip')).toBe(false);
+  });
+
+  it('int8-fast: symmetric int8 weights per output channel, exact where w - z fits int8', () => {
+    const tflite = buildTfliteModel(
+      convSpec({
+        x: { n: 1, h: 2, w: 2, c: 1, data: [] },
+        xq: { scale: 1 / 128, zeroPoint: 128 },
+        weights: [0, 255],
+        wShape: [2, 1, 1, 1],
+        wq: { scale: 0.5, zeroPoint: 113 },
+        bias: [7, -7],
+        yq: { scale: 0.1, zeroPoint: 5 },
+        outShape: [1, 2, 2, 2],
+        stride: 1,
+        padding: 'VALID',
+        act: 'NONE',
+      }),
+    );
+    const { node = [], initializer = [] } =
+      onnx.ModelProto.decode(convertTfliteToOnnx(tflite, 'int8-fast')).graph ?? {};
+    const conv = (node ?? []).find((n) => n.opType === 'QLinearConv');
+    const raw = (name: string | undefined) =>
+      (initializer ?? []).find((t) => t.name === name)?.rawData ?? new Uint8Array();
+    const [, , , weight, weightScale, weightZeroPoint, , , bias] = conv?.input ?? [];
+    // Channel 0: 0 - 113 fits and stays; channel 1: 255 - 113 = 142 is divided by 142 / 127.
+    expect(Array.from(new Int8Array(raw(weight)))).toEqual([-113, 127]);
+    const scales = new Float32Array(Uint8Array.from(raw(weightScale)).buffer);
+    expect(scales[0]).toBe(0.5);
+    expect(scales[1]).toBeCloseTo((0.5 * 142) / 127, 6);
+    expect(Array.from(new Int8Array(raw(weightZeroPoint)))).toEqual([0, 0]);
+    // The bias follows its channel's scale: -7 x 127 / 142 = -6.26.
+    expect(Array.from(new Int32Array(Uint8Array.from(raw(bias)).buffer))).toEqual([7, -6]);
+  });
+
+  it("int8-fast: where the weights fit, a RELU6 convolution gives TFLite's integers", async () => {
+    const [n, h, w, c, o] = [2, 7, 6, 3, 4];
+    const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 254, 3) };
+    const xq = { scale: 1 / 128, zeroPoint: 128 };
+    // Zero point 122: every w - z lies in -122..127.
+    const wq = { scale: 0.06, zeroPoint: 122 };
+    const weights = ints(o * 3 * 3 * c, 0, 249, 5);
+    const bias = ints(o, -2000, 2000, 7);
+    const yq = { scale: 0.03, zeroPoint: 40 };
+    const spec = { x, xq, weights, wShape: [o, 3, 3, c], wq, bias, yq, stride: 2 };
+    const expected = ref.conv({ ...spec, padding: 'SAME', range: [40, 240] });
+    const tflite = buildTfliteModel(
+      convSpec({
+        ...spec,
+        padding: 'SAME',
+        act: 'RELU6',
+        outShape: [1, expected.h, expected.w, o],
+      }),
+    );
+    const out = await run(tflite, x.data, [n, h, w, c], 'int8-fast');
+    expectWithinOneStep(requantized(out.data, yq), expected.data);
   });
 
   describe('refuses what it cannot carry in integers, naming it', () => {

@@ -135,7 +135,7 @@ export const envSchema = z.object({
     .enum(MODEL_PRECISIONS)
     .default('int8')
     .describe(
-      "int8: the TFLite file's own uint8 quantization on integer kernels; fp32: float weights",
+      "int8: the TFLite file's own uint8 quantization on integer kernels; int8-fast: the same with the weights as symmetric int8 per output channel, onnxruntime's fastest kernels; int8-exact: TFLite's integer arithmetic to the bit, tens of times slower; fp32: float weights",
     ),
   MAX_BATCH: int(1, 256).default(8).describe('Jobs in one inference call at most'),
   MAX_BATCH_DELAY_MS: int(0, 10_000)

@@ -14,16 +14,21 @@ export const MODEL_SPEC = {
   /** The converted models, one per precision, written beside the source. */
   onnxFiles: {
     int8: 'mobilenet_v2_1.0_224_quant.int8.onnx',
+    'int8-fast': 'mobilenet_v2_1.0_224_quant.int8-fast.onnx',
+    'int8-exact': 'mobilenet_v2_1.0_224_quant.int8-exact.onnx',
     fp32: 'mobilenet_v2_1.0_224_quant.fp32.onnx',
   },
   inputSize: 224,
 } as const;
 
 /**
- * How the model runs: int8 keeps the TFLite file's own uint8 quantization (integer kernels),
- * fp32 dequantizes the weights once and computes in float.
+ * How the model runs: int8 keeps the TFLite file's own uint8 quantization (integer kernels);
+ * int8-fast the same activations with the weights requantized as symmetric int8 per output
+ * channel, the form of onnxruntime's fastest kernels; int8-exact TFLite's own arithmetic to the
+ * bit (fixed-point requantization in int64 operators, tens of times slower); fp32 dequantizes
+ * the weights once and computes in float.
  */
-export const MODEL_PRECISIONS = ['int8', 'fp32'] as const;
+export const MODEL_PRECISIONS = ['int8', 'int8-fast', 'int8-exact', 'fp32'] as const;
 export type ModelPrecision = (typeof MODEL_PRECISIONS)[number];
 
 /**

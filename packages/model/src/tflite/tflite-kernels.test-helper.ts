@@ -89,7 +89,8 @@ export function conv(s: ConvSpec): QImage {
   const ow = outSize(s.x.w, kw, s.stride, s.padding);
   const pt = s.padding === 'SAME' ? samePadBefore(s.x.h, kh, s.stride) : 0;
   const pl = s.padding === 'SAME' ? samePadBefore(s.x.w, kw, s.stride) : 0;
-  const real = (f32(s.xq.scale) * f32(s.wq.scale)) / f32(s.yq.scale);
+  // GetQuantizedConvolutionMultipler: the scales' product in float, the quotient in double.
+  const real = f32(f32(s.xq.scale) * f32(s.wq.scale)) / f32(s.yq.scale);
   const { multiplier, shift } = quantizeMultiplier(real);
   const data: number[] = [];
   for (let b = 0; b < s.x.n; b++)

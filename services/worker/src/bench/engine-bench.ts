@@ -9,11 +9,16 @@ const IMAGE_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
 // Raw engine throughput: one session.run per batch, no preprocessing, no queue.
 
 export const BATCH_SIZES = [1, 8, 32];
+/**
+ * int8-exact is left out: TFLite's arithmetic in int64 operators takes about 300 ms per image,
+ * minutes for the batch-32 rows, and is there for fidelity, not speed.
+ */
+export const BENCHED_PRECISIONS = MODEL_PRECISIONS.filter((p) => p !== 'int8-exact');
 export const THREAD_COUNTS = [1, 2];
 const WARM_UP_RUNS = 2;
 const MIN_RUNS = 5;
 const MAX_RUNS = 100;
-/** 2 precisions x 2 thread counts x 3 batch sizes: about a minute in all on 2 cores. */
+/** 3 precisions x 2 thread counts x 3 batch sizes: about a minute and a half on 2 cores. */
 const TIME_PER_ROW_MS = 4_000;
 
 export interface EngineRow {
@@ -97,21 +102,31 @@ async function measure(classifier: Classifier, batch: Uint8Array[]) {
 
 /** Medians of repeated runs of each precision, at each thread count and batch size. */
 export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBenchResult> {
-  const precisions = opts.precisions ?? MODEL_PRECISIONS;
+  const precisions = opts.precisions ?? BENCHED_PRECISIONS;
   const loadAverage = round(loadavg()[0] ?? 0, 2);
   const pool = images(Math.max(...BATCH_SIZES));
   const rows: EngineRow[] = [];
+  const models = [];
   for (const precision of precisions) {
-    const model = await prepareModel({
-      dir: opts.modelDir,
-      mirrorDir: opts.mirrorDir,
-      precision,
-      log: opts.log,
-    });
-    for (const threads of THREAD_COUNTS) {
-      const classifier = await Classifier.create({ ...model, intraOpThreads: threads });
-      try {
-        for (const batch of BATCH_SIZES) {
+    models.push(
+      await prepareModel({
+        dir: opts.modelDir,
+        mirrorDir: opts.mirrorDir,
+        precision,
+        log: opts.log,
+      }),
+    );
+  }
+  // Precisions side by side, row after row, so that load on the cores weighs on each alike.
+  for (const threads of THREAD_COUNTS) {
+    const classifiers: Classifier[] = [];
+    try {
+      for (const model of models) {
+        classifiers.push(await Classifier.create({ ...model, intraOpThreads: threads }));
+      }
+      for (const batch of BATCH_SIZES) {
+        for (const [i, classifier] of classifiers.entries()) {
+          const precision = precisions[i] as ModelPrecision;
           rows.push({
             precision,
             threads,
@@ -119,9 +134,9 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
             ...(await measure(classifier, pool.slice(0, batch))),
           });
         }
-      } finally {
-        await classifier.close();
       }
+    } finally {
+      for (const classifier of classifiers) await classifier.close();
     }
   }
   const best = Object.fromEntries(
@@ -163,5 +178,31 @@ export function formatEngineBench(r: EngineBenchResult): string[] {
         `(batch ${row.batch}, ${row.threads} thread${row.threads === 1 ? '' : 's'}, ${name}@${version})`,
     );
   }
+  const ratio = fastRatio(r.rows);
+  if (ratio) {
+    lines.push(
+      `int8-fast / int8 at batch ${RATIO_BATCH}, 1 thread: ${ratio.imagesPerSecond.toFixed(2)}x images/s ` +
+        `(fastest runs ${ratio.fastestRuns.toFixed(2)}x), ${ratio.cpu.toFixed(2)}x less CPU per image ` +
+        '(target >= 1.5x images/s)',
+    );
+  }
   return lines;
+}
+
+/** The row the int8 forms are compared at: the worker's default batch, one thread. */
+const RATIO_BATCH = 8;
+
+/** int8-fast against int8 at batch 8, one thread; undefined without both. */
+export function fastRatio(rows: readonly EngineRow[]) {
+  const at = (precision: ModelPrecision) =>
+    rows.find((r) => r.precision === precision && r.threads === 1 && r.batch === RATIO_BATCH);
+  const fast = at('int8-fast');
+  const int8 = at('int8');
+  if (!fast || !int8) return undefined;
+  return {
+    imagesPerSecond: fast.imagesPerSecond / int8.imagesPerSecond,
+    // Other load on the cores only ever slows a run down: the fastest runs show it least.
+    fastestRuns: int8.msPerBatchMin / fast.msPerBatchMin,
+    cpu: int8.cpuMsPerImage / fast.cpuMsPerImage,
+  };
 }
