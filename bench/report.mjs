@@ -150,6 +150,12 @@ const total32 = Object.entries(s32.cpuMsPerImage)
   .filter(([k]) => k !== 'load generator')
   .reduce((sum, [, ms]) => sum + ms, 0);
 const bound = 1.3 * (a.decodeCpuMsPerImage + modelCpu);
+const at8 = (precision) =>
+  engine.rows.find((r) => r.precision === precision && r.threads === 1 && r.batch === 8);
+const fastRatio = round(
+  (at8('int8-fast')?.imagesPerSecond ?? 0) / (at8('int8')?.imagesPerSecond ?? 1),
+  2,
+);
 const peer32 = peer?.summary.find((p) => p.clients === 32);
 const peer1 = peer?.summary.find((p) => p.clients === 1);
 const targets = [
@@ -172,6 +178,10 @@ const targets = [
     total32 <= bound,
   ],
   [`Redis commands per image <= 40 (${a.commandsPerImage})`, a.commandsPerImage <= 40],
+  [
+    `the engine's fastest int8 form >= 1.5 x the TFLite-exact int8 file at batch 8, one thread (int8-fast ${fastRatio} x)`,
+    fastRatio >= 1.5,
+  ],
   [
     `bulk >= 0.6 x the engine's best (${main.bulk.imagesPerSecond} / ${best} = ${round(main.bulk.imagesPerSecond / best, 2)})`,
     main.bulk.imagesPerSecond >= 0.6 * best,
