@@ -8,6 +8,7 @@ import { backendsPlugin } from './plugins/backends.plugin.js';
 import { docsPlugin } from './plugins/docs.plugin.js';
 import { gracefulClosePlugin } from './plugins/graceful-close.plugin.js';
 import { metricsPlugin } from './plugins/metrics.plugin.js';
+import { outboundPlugin } from './plugins/outbound.plugin.js';
 import { queueBoardPlugin } from './plugins/queue-board.plugin.js';
 import { securityPlugin } from './plugins/security.plugin.js';
 import { assetsRoutes } from './routes/assets.routes.js';
@@ -15,6 +16,7 @@ import { healthRoutes } from './routes/health.routes.js';
 import { historyRoutes } from './routes/history.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { predictRoutes } from './routes/predict.routes.js';
+import { webhookRoutes } from './routes/webhook.routes.js';
 
 /** nginx's pattern for a client's own X-Request-Id (deploy/nginx/nginx.conf.template). */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -57,6 +59,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   // Before the backends: its preClose hook must run before theirs answers the long-polls.
   await app.register(gracefulClosePlugin);
   await app.register(backendsPlugin);
+  await app.register(outboundPlugin);
 
   // Which process answered: nginx spreads requests over several.
   const instance = `${hostname()}:${config.api.port}`;
@@ -67,6 +70,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(jobsRoutes);
   await app.register(predictRoutes);
+  await app.register(webhookRoutes);
   await app.register(historyRoutes);
   await app.register(assetsRoutes);
   await app.register(queueBoardPlugin, {});

@@ -11,6 +11,7 @@ import {
   QUEUE_DEPTH_STATES,
   ServiceMetrics,
   ServiceName,
+  WebhookQueue,
 } from '@imagerec/shared';
 import { Queue, Worker, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -141,6 +142,8 @@ export async function createWorkerService(
     const depth = new Queue(config.queue.name, { connection });
     closers.push(() => depth.close());
     metrics.trackQueue(() => depth.getJobCounts(...QUEUE_DEPTH_STATES));
+    const webhooks = new WebhookQueue(connection, config.webhooks);
+    closers.push(() => webhooks.close());
 
     const processor = new ClassifyProcessor({
       pixels: new PixelStore(connection, config.queue.name, config.queue.pixelsTtlS),
@@ -153,6 +156,7 @@ export async function createWorkerService(
       log,
       metrics,
       precision: model.precision,
+      webhooks,
     });
     closers.push(() => processor.close());
 

@@ -5,6 +5,7 @@ import {
   CacheResult,
   type ClassifyJobData,
   type ClassifyQueue,
+  deliveriesOf,
   JobPriority,
   JobStatus,
   MetricLabel,
@@ -16,6 +17,7 @@ import {
   PredictionStatus,
   prepareUpload,
   type ServiceMetrics,
+  type WebhookQueue,
 } from '@imagerec/shared';
 import { isFinished, type JobView, viewFromQueue, viewFromRecord } from './job.view.js';
 import type { JobWaiters } from './job-waiters.js';
@@ -50,6 +52,10 @@ export interface JobServiceDeps {
   repository: PredictionRepository;
   waiters: JobWaiters;
   metrics: ServiceMetrics;
+  /** Where the webhooks of jobs answered from the cache are queued. */
+  webhooks: Pick<WebhookQueue, 'enqueue'>;
+  /** Jobs not in the classify queue nor stored yet: images by URL still being fetched. */
+  fetching?: { view(id: string): Promise<JobView | null> };
 }
 
 export interface SubmitOptions {
@@ -60,6 +66,8 @@ export interface SubmitOptions {
   requestId?: string;
   /** Epoch ms after which nobody waits for the answer (a synchronous predict). */
   deadline?: number;
+  /** Where each job's view is POSTed once it has finished. */
+  callbackUrl?: string;
 }
 
 /** What the service counts, for logs and metrics. */
@@ -162,11 +170,15 @@ export class JobService {
           acceptedAt,
           ...(opts.requestId && { requestId: opts.requestId }),
           ...(opts.deadline !== undefined && { deadline: opts.deadline }),
+          ...(opts.callbackUrl && { callbackUrl: opts.callbackUrl }),
         },
       });
     }
     if (cachedRecords.length > 0) {
       await metrics.time(metrics.mongoWriteDuration, () => repository.upsertMany(cachedRecords));
+      await this.deps.webhooks.enqueue(
+        deliveriesOf(cachedRecords.map(({ jobId }) => ({ jobId, data: { ...opts } }))),
+      );
     }
     if (jobs.length > 0) await queue.enqueue(jobs);
     const queued = new Map(jobs.map((j) => [j.id, j.data]));
@@ -198,7 +210,8 @@ export class JobService {
     }
     // Not in Redis (never, or removed once finished): MongoDB has it then.
     const record = await this.deps.repository.findByJobId(id);
-    return record && viewFromRecord(record, topK, this.model);
+    if (record) return viewFromRecord(record, topK, this.model);
+    return (await this.deps.fetching?.view(id)) ?? null;
   }
 
   /** Those of `ids` still waiting or running in the queue, in the order given. */
@@ -270,6 +283,7 @@ export class JobService {
     topK: number,
     timeoutMs: number,
     requestId?: string,
+    callbackUrl?: string,
   ): Promise<JobView> {
     const id = randomUUID();
     // Registered before the job exists, so even an instant answer is not missed.
@@ -282,6 +296,7 @@ export class JobService {
         ids: [id],
         requestId,
         deadline: Date.now() + timeoutMs,
+        callbackUrl,
       });
     } catch (err) {
       waiter.cancel();

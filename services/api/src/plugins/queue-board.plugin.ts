@@ -20,7 +20,7 @@ export interface QueueBoardOptions {
   authorize?: onRequestHookHandler;
 }
 
-/** bull-board over the classify queue at /admin/queues, in a scope of its own. */
+/** bull-board over the classify, webhook and fetch queues at /admin/queues, in a scope of its own. */
 export async function queueBoardPlugin(app: FastifyInstance, opts: QueueBoardOptions) {
   if (opts.authorize) app.addHook('onRequest', opts.authorize);
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -36,7 +36,10 @@ export async function queueBoardPlugin(app: FastifyInstance, opts: QueueBoardOpt
   });
   const adapter = new FastifyAdapter();
   createBullBoard({
-    queues: [new BullMQAdapter(app.classifyQueue.queue)],
+    // A dead-lettered webhook is retried from the board's failed tab as well.
+    queues: [app.classifyQueue.queue, app.webhookQueue.queue, app.urlJobs.queue].map(
+      (queue) => new BullMQAdapter(queue),
+    ),
     serverAdapter: adapter,
     options: { uiConfig: { boardTitle: 'imagerec queues' } },
   });

@@ -1,5 +1,6 @@
 import { AppError, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
+import { isFinished } from '../jobs/job.view.js';
 import {
   errorResponses,
   imageUploadBody,
@@ -7,9 +8,11 @@ import {
   jobViewSchema,
   topKQuery,
 } from '../schemas/common.schema.js';
+import { callbackUrlQuery, urlsBody, withCallbackField } from '../schemas/outbound.schema.js';
+import { callbackUrlOf } from '../webhooks/callback-url.js';
 import { readUploads, statusUrl } from './uploads.js';
 
-const idParams = {
+export const idParams = {
   type: 'object',
   required: ['id'],
   properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
@@ -18,19 +21,31 @@ const idParams = {
 export async function jobsRoutes(app: FastifyInstance) {
   const { api } = app.config;
 
-  app.post<{ Querystring: { topK: number } }>(
+  app.post<{ Querystring: { topK: number }; Body: { urls?: string[] } }>(
     '/v1/jobs',
     {
       schema: {
         tags: ['jobs'],
-        summary: 'Queue one job per uploaded image',
-        description: `Multipart form, field \`image\`, 1 to ${api.maxFiles} files. Poll each job's statusUrl.`,
-        consumes: ['multipart/form-data'],
-        querystring: { type: 'object', properties: topKQuery },
-        body: imageUploadBody(
-          'One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP)',
-          true,
-        ),
+        summary: 'Queue one job per uploaded image or image URL',
+        description:
+          `Multipart form, field \`image\`, 1 to ${api.maxFiles} files; or JSON \`{"urls": [...]}\`, ` +
+          `1 to ${api.maxFiles} URLs, fetched after the answer. Poll each job's statusUrl, or give ` +
+          'a callbackUrl.',
+        consumes: ['multipart/form-data', 'application/json'],
+        querystring: { type: 'object', properties: { ...topKQuery, ...callbackUrlQuery } },
+        body: {
+          content: {
+            'multipart/form-data': {
+              schema: withCallbackField(
+                imageUploadBody(
+                  'One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP)',
+                  true,
+                ),
+              ),
+            },
+            'application/json': { schema: urlsBody(api.maxFiles) },
+          },
+        },
         response: {
           202: {
             description: 'Accepted; jobs answered from the cache are already completed',
@@ -44,12 +59,18 @@ export async function jobsRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const uploads = await readUploads(request, api.maxFiles);
-      const jobs = await app.jobs.submit(uploads, {
+      const opts = {
         topK: request.query.topK,
-        priority: JobPriority.Bulk,
         requestId: request.id,
-      });
+        callbackUrl: callbackUrlOf(request, app.config.webhooks.secret),
+      };
+      const urls = request.isMultipart() ? undefined : request.body.urls;
+      const jobs = urls
+        ? await app.urlJobs.submit(urls, opts)
+        : await app.jobs.submit(await readUploads(request, api.maxFiles), {
+            ...opts,
+            priority: JobPriority.Bulk,
+          });
       request.log.info({ jobIds: jobs.map((j) => j.id) }, 'jobs accepted');
       return reply.status(202).send({
         jobs: jobs.map((j) => ({ ...j, statusUrl: statusUrl(api.publicBaseUrl, j.id) })),
@@ -85,7 +106,9 @@ export async function jobsRoutes(app: FastifyInstance) {
         ? await app.jobs.waitFor(request.params.id, topK, Math.min(waitMs, api.longPollMaxMs))
         : await app.jobs.get(request.params.id, topK);
       if (!view) throw new AppError('JOB_NOT_FOUND');
-      return view;
+      // A delivery exists only once the job has finished: no read for a job still running.
+      const webhook = isFinished(view.status) ? await app.webhooks.status(view.id) : null;
+      return webhook ? { ...view, webhook } : view;
     },
   );
 

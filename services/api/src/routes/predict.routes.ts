@@ -7,7 +7,9 @@ import {
   jobViewSchema,
   topKQuery,
 } from '../schemas/common.schema.js';
+import { callbackUrlQuery, withCallbackField } from '../schemas/outbound.schema.js';
 import { historyUrl } from '../views/history.page.js';
+import { callbackUrlOf } from '../webhooks/callback-url.js';
 import { readUploads, statusUrl } from './uploads.js';
 
 type PredictRequest = FastifyRequest<{ Querystring: { topK: number; timeoutMs: number } }>;
@@ -35,9 +37,10 @@ export async function predictRoutes(app: FastifyInstance) {
           default: api.syncTimeoutMs,
           description: 'How long to wait for the answer before answering 202 with the job',
         },
+        ...callbackUrlQuery,
       },
     },
-    body,
+    body: withCallbackField(body),
     response: {
       200: jobViewSchema,
       202: { ...jobRefSchema, description: 'Not finished within timeoutMs; poll statusUrl' },
@@ -53,7 +56,8 @@ export async function predictRoutes(app: FastifyInstance) {
     const [upload] = await readUploads(request, 1);
     if (!upload) throw new AppError('NO_IMAGE');
     const { topK, timeoutMs } = request.query;
-    const view = await app.jobs.predict(upload, topK, timeoutMs, request.id);
+    const callbackUrl = callbackUrlOf(request, app.config.webhooks.secret);
+    const view = await app.jobs.predict(upload, topK, timeoutMs, request.id, callbackUrl);
     request.log.info({ jobIds: [view.id], status: view.status }, 'job answered');
     if (view.status === JobStatus.Failed) {
       throw new AppError('INFERENCE_FAILED', `The image could not be classified: ${view.error}`);
@@ -90,6 +94,7 @@ export async function predictRoutes(app: FastifyInstance) {
       topK: request.query.topK,
       priority: JobPriority.Interactive,
       requestId: request.id,
+      callbackUrl: callbackUrlOf(request, app.config.webhooks.secret),
     });
     const jobIds = jobs.map((j) => j.id);
     request.log.info({ jobIds }, 'jobs accepted');

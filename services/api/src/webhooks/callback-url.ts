@@ -1,0 +1,21 @@
+import type { MultipartValue } from '@fastify/multipart';
+import { AppError } from '@imagerec/shared';
+import type { FastifyRequest } from 'fastify';
+
+/**
+ * The request's callback URL: the query parameter, else the form field (multipart) or the
+ * property (JSON). Only http(s); refused when the server has no secret to sign webhooks with.
+ * Where it points is checked when a delivery connects, not here: DNS may change in between.
+ */
+export function callbackUrlOf(request: FastifyRequest, secret: string): string | undefined {
+  const query = (request.query as { callbackUrl?: string }).callbackUrl;
+  const field = (request.body as { callbackUrl?: MultipartValue | string } | undefined)
+    ?.callbackUrl;
+  const url = query ?? (typeof field === 'object' ? String(field.value) : field);
+  if (url === undefined || url === '') return undefined;
+  if (!secret) throw new AppError('WEBHOOKS_NOT_CONFIGURED');
+  if (!/^https?:\/\//i.test(url) || url.length > 2048 || !URL.canParse(url)) {
+    throw new AppError('BAD_REQUEST', 'callbackUrl must be an http or https URL');
+  }
+  return url;
+}
