@@ -8,10 +8,20 @@ export interface FilePart {
   type?: string;
 }
 
+/** A text field of a form (such as callbackUrl). */
+export interface TextPart {
+  name: string;
+  value: string;
+}
+
 /** A multipart/form-data body as bytes plus its content type, built with the platform's FormData. */
-export async function multipartBody(parts: FilePart[]) {
+export async function multipartBody(parts: (FilePart | TextPart)[]) {
   const form = new FormData();
   for (const p of parts) {
+    if ('value' in p) {
+      form.append(p.name, p.value);
+      continue;
+    }
     form.append(
       p.name ?? 'image',
       new Blob([p.bytes], { type: p.type ?? 'application/octet-stream' }),

@@ -32,7 +32,7 @@ export class WebhookReceiver {
   private readonly verifier: Webhook;
   private waiters: (() => void)[] = [];
 
-  private constructor(private readonly opts: ReceiverOptions) {
+  private constructor(opts: ReceiverOptions) {
     this.verifier = new Webhook(opts.secret);
     this.server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];

@@ -78,9 +78,11 @@ export class UrlJobService {
 
   /** A job while its image is fetched, or after the fetch failed. */
   async view(id: string): Promise<JobView | null> {
-    const job = await this.queue.getJob(id);
+    // State first: a job read after it is at least as far along, so a failed one has its reason.
+    const state = await this.queue.getJobState(id);
+    const job = state === 'unknown' ? undefined : await this.queue.getJob(id);
     if (!job) return null;
-    const failed = (await job.getState()) === 'failed';
+    const failed = state === 'failed';
     const end = failed && job.finishedOn ? job.finishedOn : Date.now();
     const elapsed = end - job.data.acceptedAt;
     return {

@@ -36,13 +36,10 @@ export const outboundPlugin = fp(
 
     const connection = createRedis(config.redis.url);
     connection.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
-    // Without a secret no job carries a callback URL (POST refuses it), so nothing to deliver.
-    const deliverer = config.webhooks.secret
-      ? new Worker(config.webhooks.queueName, webhooks.deliver, {
-          connection,
-          concurrency: config.webhooks.concurrency,
-        })
-      : undefined;
+    const deliverer = new Worker(config.webhooks.queueName, webhooks.deliver, {
+      connection,
+      concurrency: config.webhooks.concurrency,
+    });
     const fetcher = new Worker<FetchJobData>(
       config.fetch.queueName,
       urlJobs.processor(client, jobs, metrics),
@@ -59,11 +56,11 @@ export const outboundPlugin = fp(
         );
     });
     for (const w of [deliverer, fetcher]) {
-      w?.on('error', (err) => app.log.warn({ err: err.message }, 'outbound worker error'));
+      w.on('error', (err) => app.log.warn({ err: err.message }, 'outbound worker error'));
     }
 
     app.addHook('onClose', async () => {
-      await Promise.all([deliverer?.close(), fetcher.close()]);
+      await Promise.all([deliverer.close(), fetcher.close()]);
       client.close();
       connection.disconnect();
     });

@@ -34,7 +34,6 @@ export const urlsBody = (maxUrls: number) =>
   ({
     type: 'object',
     required: ['urls'],
-    additionalProperties: false,
     properties: {
       urls: {
         type: 'array',
@@ -48,7 +47,6 @@ export const urlsBody = (maxUrls: number) =>
       },
       ...callbackUrlQuery,
     },
-    example: { urls: ['https://example.com/cat.jpg'], callbackUrl: 'https://example.com/hook' },
   }) as const;
 
 export const deliveryViewSchema = {

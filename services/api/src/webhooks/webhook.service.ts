@@ -56,10 +56,14 @@ const errorText = (err: unknown) =>
  * the guarded outbound client; reports and retries deliveries for GET /v1/jobs/:id and operators.
  */
 export class WebhookService {
-  private readonly signer: Webhook;
+  /**
+   * None without a secret: POST then refuses callback URLs, and a delivery queued before the
+   * secret was removed is dead-lettered with the reason.
+   */
+  private readonly signer: Webhook | undefined;
 
   constructor(private readonly deps: WebhookServiceDeps) {
-    this.signer = new Webhook(deps.secret);
+    this.signer = deps.secret ? new Webhook(deps.secret) : undefined;
   }
 
   /** The BullMQ processor: one attempt; a throw schedules the next one (or dead-letters it). */
@@ -67,6 +71,7 @@ export class WebhookService {
     const { jobId, callbackUrl, topK } = job.data;
     const log = this.deps.log.child({ jobId, requestId: job.data.requestId });
     try {
+      if (!this.signer) throw new UnrecoverableError('No WEBHOOK_SECRET to sign webhooks with');
       const view = await this.finishedView(jobId, topK);
       const body = JSON.stringify(view);
       const timestamp = new Date();
@@ -101,9 +106,11 @@ export class WebhookService {
   };
 
   async status(jobId: string): Promise<DeliveryView | null> {
-    const job = await this.deps.queue.queue.getJob(jobId);
+    // State first, as for jobs: what is read after it is at least as far along.
+    const { queue } = this.deps.queue;
+    const state = await queue.getJobState(jobId);
+    const job = state === 'unknown' ? undefined : await queue.getJob(jobId);
     if (!job) return null;
-    const state = await job.getState();
     const status =
       state === 'completed'
         ? DeliveryStatus.Delivered
