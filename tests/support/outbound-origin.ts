@@ -11,7 +11,7 @@ export class TestOrigin {
   connections = 0;
   private readonly server: Server;
 
-  private constructor(files: Record<string, Buffer>) {
+  private constructor(files: Record<string, Uint8Array>) {
     this.server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://origin');
       const to = url.searchParams.get('to');
@@ -44,7 +44,7 @@ export class TestOrigin {
     });
   }
 
-  static async start(files: Record<string, Buffer> = {}): Promise<TestOrigin> {
+  static async start(files: Record<string, Uint8Array> = {}): Promise<TestOrigin> {
     const origin = new TestOrigin(files);
     origin.server.listen(0, '127.0.0.1');
     await once(origin.server, 'listening');
