@@ -166,6 +166,11 @@ export const envSchema = z.object({
     .describe(
       'Trusted `host` or `host:port` entries that webhooks and image URLs may reach even at private or loopback addresses',
     ),
+  OUTBOUND_ALLOW_PUBLIC: bool
+    .default(true)
+    .describe(
+      'Whether webhooks and image URLs may reach public addresses; false: only OUTBOUND_ALLOWED_HOSTS (no DNS lookup of any other name)',
+    ),
   OUTBOUND_CONNECT_TIMEOUT_MS: int(1, 60_000)
     .default(3000)
     .describe('Connect timeout of outbound requests (webhooks, image URLs), ms'),
@@ -202,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     outbound: {
       allowedHosts: e.OUTBOUND_ALLOWED_HOSTS,
+      allowPublic: e.OUTBOUND_ALLOW_PUBLIC,
       connectTimeoutMs: e.OUTBOUND_CONNECT_TIMEOUT_MS,
       timeoutMs: e.OUTBOUND_TIMEOUT_MS,
     },

@@ -66,7 +66,7 @@ export interface OutboundResponse {
 
 /**
  * The one way out of the services (webhooks, image URLs): http and https only, public addresses
- * only unless the target is on OUTBOUND_ALLOWED_HOSTS, checked again on each of at most 3
+ * only (or none, OUTBOUND_ALLOW_PUBLIC=false) unless the target is on OUTBOUND_ALLOWED_HOSTS, checked again on each of at most 3
  * redirects; a connect timeout, a whole-request timeout and a cap on the body read. A refused
  * address is refused before any packet is sent to it. Failures are AppErrors (FETCH_*).
  */
@@ -133,6 +133,9 @@ export class OutboundClient {
     signal: AbortSignal,
   ): Promise<OutboundResponse> {
     const trusted = this.isAllowed(url);
+    if (!trusted && !this.cfg.allowPublic) {
+      return Promise.reject(refused(`${url.host} is not on the outbound allow-list`));
+    }
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     // An address literal skips DNS, so the lookup below would never see it.
     if (!trusted && isIP(host) && !isPublicAddress(host)) {

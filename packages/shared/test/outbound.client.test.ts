@@ -30,6 +30,7 @@ describe('OutboundClient', () => {
     other = await TestOrigin.start({ '/cat.png': image });
     client = new OutboundClient({
       allowedHosts: [`127.0.0.1:${allowed.port}`],
+      allowPublic: true,
       connectTimeoutMs: 1000,
       timeoutMs: 1500,
     });
@@ -113,12 +114,34 @@ describe('OutboundClient', () => {
     expect((await codeOf(allowed.url('/huge-chunked'))).code).toBe('FETCH_TOO_LARGE');
   });
 
+  it('reaches nothing off the allow-list when public addresses are off, not even DNS', async () => {
+    const listedOnly = new OutboundClient({
+      allowedHosts: [`127.0.0.1:${allowed.port}`],
+      allowPublic: false,
+      connectTimeoutMs: 1000,
+      timeoutMs: 1000,
+    });
+    const ok = await listedOnly.request({
+      method: 'GET',
+      url: allowed.url('/cat.png'),
+      maxBytes: 1024,
+    });
+    expect(ok.status).toBe(200);
+    // A name that would need a DNS query is refused without one: the message names the list.
+    expect(await codeOf('http://images.example.com/cat.png', listedOnly)).toEqual({
+      code: 'FETCH_REFUSED',
+      message: 'images.example.com is not on the outbound allow-list',
+    });
+    listedOnly.close();
+  });
+
   it('reports a closed port as a failed fetch', async () => {
     const closed = await TestOrigin.start();
     const url = closed.url('/');
     await closed.close();
     const c = new OutboundClient({
       allowedHosts: [new URL(url).host],
+      allowPublic: true,
       connectTimeoutMs: 1000,
       timeoutMs: 1000,
     });

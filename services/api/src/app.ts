@@ -73,6 +73,9 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   await app.register(webhookRoutes);
   await app.register(historyRoutes);
   await app.register(assetsRoutes);
-  await app.register(queueBoardPlugin, {});
+  // The webhook queue's failed jobs are the dead letters: retried from the board as well.
+  await app.register(queueBoardPlugin, {
+    queues: [app.classifyQueue.queue, app.webhookQueue.queue, app.urlJobs.queue],
+  });
   return app;
 }

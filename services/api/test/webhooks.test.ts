@@ -283,6 +283,34 @@ describe('webhooks and images by URL', () => {
     });
   });
 
+  it('documents callbackUrl, the JSON body of URLs, the delivery and its retry in OpenAPI', async () => {
+    const doc = (await harness.app.inject('/docs/json')).json();
+    const jobs = doc.paths['/v1/jobs'].post;
+    const callback = { type: 'string', format: 'uri', pattern: '^https?://' };
+    expect(jobs.requestBody.content['application/json'].schema.properties.urls).toMatchObject({
+      type: 'array',
+      items: callback,
+    });
+    for (const path of ['/v1/jobs', '/v1/predict']) {
+      const op = doc.paths[path].post;
+      expect(op.parameters).toContainEqual(
+        expect.objectContaining({
+          in: 'query',
+          name: 'callbackUrl',
+          schema: expect.objectContaining(callback),
+        }),
+      );
+      expect(
+        op.requestBody.content['multipart/form-data'].schema.properties.callbackUrl,
+      ).toMatchObject(callback);
+    }
+    expect(doc.paths['/v1/jobs/{id}/webhook/retry'].post.responses).toHaveProperty('409');
+    expect(
+      doc.paths['/v1/jobs/{id}'].get.responses['200'].content['application/json'].schema.properties
+        .webhook.properties.status.enum,
+    ).toEqual(['pending', 'delivered', 'dead_lettered']);
+  });
+
   it.each([
     ['no URL', { urls: [] }],
     ['a URL that is not http(s)', { urls: ['ftp://example.com/a.png'] }],

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { errorSchema } from '../schemas/common.schema.js';
+import { callbackUrlQuery } from '../schemas/outbound.schema.js';
 
 /** The media types an upload's `image` part may have (the bytes decide; this guides clients). */
 const IMAGE_MEDIA_TYPES = [
@@ -19,7 +20,13 @@ const IMAGE_MEDIA_TYPES = [
 const OPEN_PATHS = new Set(['/health']);
 
 interface Operation {
-  requestBody?: { required?: boolean; content?: Record<string, { encoding?: object }> };
+  requestBody?: {
+    required?: boolean;
+    content?: Record<
+      string,
+      { encoding?: object; schema?: { properties?: Record<string, object> } }
+    >;
+  };
   responses?: Record<string, { description: string; content?: Record<string, object> }>;
   security?: object[];
 }
@@ -37,6 +44,9 @@ function completeOperations(paths: Record<string, Record<string, Operation>>, ke
         // The upload is the request: without it there is nothing to do (400 NO_IMAGE).
         operation.requestBody.required = true;
         form.encoding = { image: { contentType: IMAGE_MEDIA_TYPES.join(', ') } };
+        // The route checks this field's value itself (the parser hands a field over as an object).
+        const fields = form.schema?.properties;
+        if (fields?.callbackUrl) fields.callbackUrl = callbackUrlQuery.callbackUrl;
       }
       if (OPEN_PATHS.has(path)) continue;
       const html = Boolean(operation.responses?.['200']?.content?.['text/html']);

@@ -1,5 +1,6 @@
 import { AppError, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
+import type { SubmittedJob } from '../jobs/job.service.js';
 import { isFinished } from '../jobs/job.view.js';
 import {
   errorResponses,
@@ -21,7 +22,7 @@ export const idParams = {
 export async function jobsRoutes(app: FastifyInstance) {
   const { api } = app.config;
 
-  app.post<{ Querystring: { topK: number }; Body: { urls?: string[] } }>(
+  app.post<{ Querystring: { topK: number }; Body: { urls?: string[] } | undefined }>(
     '/v1/jobs',
     {
       schema: {
@@ -64,13 +65,15 @@ export async function jobsRoutes(app: FastifyInstance) {
         requestId: request.id,
         callbackUrl: callbackUrlOf(request, app.config.webhooks.secret),
       };
-      const urls = request.isMultipart() ? undefined : request.body.urls;
-      const jobs = urls
-        ? await app.urlJobs.submit(urls, opts)
-        : await app.jobs.submit(await readUploads(request, api.maxFiles), {
-            ...opts,
-            priority: JobPriority.Bulk,
-          });
+      let jobs: SubmittedJob[];
+      if (request.isMultipart()) {
+        const uploads = await readUploads(request, api.maxFiles);
+        jobs = await app.jobs.submit(uploads, { ...opts, priority: JobPriority.Bulk });
+      } else if (request.body?.urls) {
+        jobs = await app.urlJobs.submit(request.body.urls, opts);
+      } else {
+        throw new AppError('BAD_REQUEST', 'Send a multipart form of images or {"urls": [...]}');
+      }
       request.log.info({ jobIds: jobs.map((j) => j.id) }, 'jobs accepted');
       return reply.status(202).send({
         jobs: jobs.map((j) => ({ ...j, statusUrl: statusUrl(api.publicBaseUrl, j.id) })),
