@@ -44,9 +44,9 @@ export class TestOrigin {
     });
   }
 
-  static async start(files: Record<string, Uint8Array> = {}): Promise<TestOrigin> {
+  static async start(files: Record<string, Uint8Array> = {}, port = 0): Promise<TestOrigin> {
     const origin = new TestOrigin(files);
-    origin.server.listen(0, '127.0.0.1');
+    origin.server.listen(port, '127.0.0.1');
     await once(origin.server, 'listening');
     return origin;
   }
