@@ -133,13 +133,13 @@ export class OutboundClient {
     signal: AbortSignal,
   ): Promise<OutboundResponse> {
     const trusted = this.isAllowed(url);
-    if (!trusted && !this.cfg.allowPublic) {
-      return Promise.reject(refused(`${url.host} is not on the outbound allow-list`));
-    }
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     // An address literal skips DNS, so the lookup below would never see it.
     if (!trusted && isIP(host) && !isPublicAddress(host)) {
       return Promise.reject(refused(`${host} is an address that may not be reached`));
+    }
+    if (!trusted && !this.cfg.allowPublic) {
+      return Promise.reject(refused(`${url.host} is not on the outbound allow-list`));
     }
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
