@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { postParts } from '../support/multipart.js';
 import { TestOrigin } from '../support/outbound-origin.js';
+import { pollUntil } from '../support/poll.js';
 import { NGINX_URL, OUTBOUND_PORT, WEBHOOK_SECRET } from '../support/stack.js';
 import { IMAGES_DIR } from '../support/test-config.js';
 import { uniqueImage } from '../support/unique-image.js';
@@ -22,15 +23,8 @@ const ORIGIN_PORT = OUTBOUND_PORT + 1;
 const getJob = async (id: string) =>
   (await (await fetch(`${NGINX_URL}/v1/jobs/${id}`)).json()) as JobView;
 
-async function pollJob(id: string, done: (view: JobView) => boolean): Promise<JobView> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const view = await getJob(id);
-    if (done(view)) return view;
-    if (Date.now() > deadline) throw new Error(`job ${id} stuck at ${JSON.stringify(view)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const pollJob = (id: string, done: (view: JobView) => boolean) =>
+  pollUntil(() => getJob(id), done, { timeoutMs: 60_000, everyMs: 200 });
 
 async function upload(callbackUrl = RECEIVER): Promise<string> {
   const res = await postParts(

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filePart } from '../../../tests/support/multipart.js';
 import { TestOrigin } from '../../../tests/support/outbound-origin.js';
+import { pollUntil } from '../../../tests/support/poll.js';
 import { IMAGES_DIR } from '../../../tests/support/test-config.js';
 import {
   freePort,
@@ -58,15 +59,8 @@ describe('webhooks and images by URL', () => {
 
   const getJob = async (id: string) => (await harness.app.inject(`/v1/jobs/${id}`)).json();
   /** Polls GET /v1/jobs/:id until `done` holds. */
-  const pollJob = async (id: string, done: (view: Record<string, unknown>) => boolean) => {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const view = await getJob(id);
-      if (done(view)) return view;
-      if (Date.now() > deadline) throw new Error(`job ${id} stuck at ${JSON.stringify(view)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const pollJob = (id: string, done: (view: Record<string, unknown>) => boolean) =>
+    pollUntil(() => getJob(id), done, { timeoutMs: 20_000 });
   const submitUrls = (body: object) =>
     harness.app.inject({ method: 'POST', url: '/v1/jobs', payload: body });
 
@@ -215,12 +209,13 @@ describe('webhooks and images by URL', () => {
     const [job] = res.json().jobs;
     expect(job).toMatchObject({ status: 'queued', statusUrl: `/v1/jobs/${job.id}` });
     // No worker here: the job waits in the classify queue, as an upload would.
-    await pollJob(job.id, () => true);
-    const deadline = Date.now() + 10_000;
-    while (!(await harness.queue.getJob(job.id)) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const queued = await harness.queue.getJob(job.id);
+    // While an image downloads, its job shows as queued under the URL's name.
+    const slow = (await submitUrls({ urls: [origin.url('/slow')] })).json().jobs[0].id;
+    expect(await getJob(slow)).toMatchObject({ id: slow, status: 'queued', filename: 'slow' });
+    const queued = await pollUntil(
+      () => harness.queue.getJob(job.id),
+      (j) => j !== undefined,
+    );
     expect(queued?.data.upload).toMatchObject({ filename: 'cat.png', format: 'png', width: 512 });
     expect((await getJob(job.id)).status).toBe('queued');
 
