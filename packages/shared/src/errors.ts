@@ -27,7 +27,7 @@ export const ERRORS = {
     status: 400,
     message: 'callbackUrl needs a webhook signing secret (WEBHOOK_SECRET) on the server',
   },
-  NO_WEBHOOK: { status: 404, message: 'This job has no webhook delivery' },
+  NO_WEBHOOK: { status: 409, message: 'This job has no webhook delivery to retry' },
   WEBHOOK_NOT_DEAD_LETTERED: {
     status: 409,
     message: 'Only a dead-lettered webhook delivery can be retried',

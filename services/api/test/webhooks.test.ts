@@ -198,8 +198,18 @@ describe('webhooks and images by URL', () => {
       { filename: 'x.png', bytes },
     ]);
     expect(bad.statusCode).toBe(400);
-    const none = await harness.app.inject({ method: 'POST', url: '/v1/jobs/nope/webhook/retry' });
-    expect(none.statusCode).toBe(404);
+    const unknown = await harness.app.inject({
+      method: 'POST',
+      url: '/v1/jobs/nope/webhook/retry',
+    });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().error.code).toBe('JOB_NOT_FOUND');
+    const plain = (await harness.post('/v1/jobs', [{ filename: 'x.png', bytes }])).json().jobs[0];
+    const none = await harness.app.inject({
+      method: 'POST',
+      url: `/v1/jobs/${plain.id}/webhook/retry`,
+    });
+    expect(none.statusCode).toBe(409);
     expect(none.json().error.code).toBe('NO_WEBHOOK');
   });
 

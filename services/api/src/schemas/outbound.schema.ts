@@ -1,21 +1,19 @@
-/** Longest URL accepted (callback or image). */
-const MAX_URL_CHARS = 2048;
+/** Longest image URL accepted (signed URLs run long). */
+const MAX_IMAGE_URL_CHARS = 2048;
+/** Longest callback URL: it may come in the query string, which nginx and Node cap. */
+export const MAX_CALLBACK_URL_CHARS = 1024;
 
-const httpUrl = (description: string) =>
-  ({
-    type: 'string',
-    format: 'uri',
-    pattern: '^https?://',
-    maxLength: MAX_URL_CHARS,
-    description,
-  }) as const;
+const httpUrl = (description: string, maxLength: number) =>
+  ({ type: 'string', format: 'uri', pattern: '^https?://', maxLength, description }) as const;
 
 const CALLBACK_DESCRIPTION =
   "Where the job's view is POSTed once it has finished: a webhook signed the Standard Webhooks " +
   'way (webhook-id, webhook-timestamp, webhook-signature), retried with backoff';
 
 /** `callbackUrl` as a query parameter of the POST routes. */
-export const callbackUrlQuery = { callbackUrl: httpUrl(CALLBACK_DESCRIPTION) } as const;
+export const callbackUrlQuery = {
+  callbackUrl: httpUrl(CALLBACK_DESCRIPTION, MAX_CALLBACK_URL_CHARS),
+} as const;
 
 /**
  * An upload body that also documents `callbackUrl` as a form field. The parser hands a field over
@@ -39,7 +37,7 @@ export const urlsBody = (maxUrls: number) =>
         type: 'array',
         minItems: 1,
         maxItems: maxUrls,
-        items: httpUrl('An image to fetch (same limits as an upload)'),
+        items: httpUrl('An image to fetch (same limits as an upload)', MAX_IMAGE_URL_CHARS),
         description:
           'Images fetched by the service through its guarded client; a fetch that fails fails ' +
           'its job with a code (FETCH_REFUSED, FETCH_TIMEOUT, FETCH_TOO_LARGE, FETCH_FAILED, ' +

@@ -1,6 +1,7 @@
 import type { MultipartValue } from '@fastify/multipart';
 import { AppError } from '@imagerec/shared';
 import type { FastifyRequest } from 'fastify';
+import { MAX_CALLBACK_URL_CHARS } from '../schemas/outbound.schema.js';
 
 /**
  * The request's callback URL: the query parameter, else the form field (multipart) or the
@@ -14,7 +15,7 @@ export function callbackUrlOf(request: FastifyRequest, secret: string): string |
   const url = query ?? (typeof field === 'object' ? String(field.value) : field);
   if (url === undefined || url === '') return undefined;
   if (!secret) throw new AppError('WEBHOOKS_NOT_CONFIGURED');
-  if (!/^https?:\/\//i.test(url) || url.length > 2048 || !URL.canParse(url)) {
+  if (!/^https?:\/\//i.test(url) || url.length > MAX_CALLBACK_URL_CHARS || !URL.canParse(url)) {
     throw new AppError('BAD_REQUEST', 'callbackUrl must be an http or https URL');
   }
   return url;

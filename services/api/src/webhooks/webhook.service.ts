@@ -130,7 +130,10 @@ export class WebhookService {
   /** An operator's retry of a dead-lettered delivery: a full series of attempts, same id. */
   async retry(jobId: string): Promise<DeliveryView> {
     const job = await this.deps.queue.queue.getJob(jobId);
-    if (!job) throw new AppError('NO_WEBHOOK');
+    if (!job) {
+      const known = await this.deps.jobs.get(jobId, 1);
+      throw new AppError(known ? 'NO_WEBHOOK' : 'JOB_NOT_FOUND');
+    }
     if ((await job.getState()) !== 'failed') throw new AppError('WEBHOOK_NOT_DEAD_LETTERED');
     await job.retry('failed', { resetAttemptsMade: true });
     this.deps.log.info({ jobId }, 'webhook delivery retried by an operator');
