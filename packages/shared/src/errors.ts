@@ -32,6 +32,10 @@ export const ERRORS = {
     status: 409,
     message: 'Only a dead-lettered webhook delivery can be retried',
   },
+  IMAGE_NOT_FETCHED: {
+    status: 409,
+    message: "This job's image has not been fetched (yet, or its fetch failed)",
+  },
   // A job of image URLs fails with these (its error starts with the code); never an HTTP answer.
   FETCH_REFUSED: { status: 400, message: 'The URL points at an address that may not be reached' },
   FETCH_TOO_LARGE: { status: 413, message: 'The resource is larger than the limit' },

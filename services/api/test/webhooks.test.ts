@@ -222,6 +222,9 @@ describe('webhooks and images by URL', () => {
     // While an image downloads, its job shows as queued under the URL's name.
     const slow = (await submitUrls({ urls: [origin.url('/slow')] })).json().jobs[0].id;
     expect(await getJob(slow)).toMatchObject({ id: slow, status: 'queued', filename: 'slow' });
+    const thumbnail = await harness.app.inject(`/v1/jobs/${slow}/thumbnail`);
+    expect(thumbnail.statusCode).toBe(409);
+    expect(thumbnail.json().error.code).toBe('IMAGE_NOT_FETCHED');
     const queued = await pollUntil(
       () => harness.queue.getJob(job.id),
       (j) => j !== undefined,

@@ -127,13 +127,16 @@ export async function jobsRoutes(app: FastifyInstance) {
             description: 'WebP image',
             content: { 'image/webp': { schema: { type: 'string', format: 'binary' } } },
           },
-          ...errorResponses(400, 404, 503),
+          ...errorResponses(400, 404, 409, 503),
         },
       },
     },
     async (request, reply) => {
       const thumbnail = await app.jobs.thumbnail(request.params.id);
-      if (!thumbnail) throw new AppError('NOT_FOUND', 'No thumbnail for this job');
+      if (!thumbnail) {
+        if (await app.urlJobs.view(request.params.id)) throw new AppError('IMAGE_NOT_FETCHED');
+        throw new AppError('NOT_FOUND', 'No thumbnail for this job');
+      }
       return reply
         .type('image/webp')
         .header('cache-control', 'public, max-age=86400, immutable')
