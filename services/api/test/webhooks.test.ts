@@ -198,6 +198,14 @@ describe('webhooks and images by URL', () => {
       { filename: 'x.png', bytes },
     ]);
     expect(bad.statusCode).toBe(400);
+    const badField = await harness.post(
+      `/v1/jobs?callbackUrl=${encodeURIComponent(steady.url())}`,
+      [
+        { filename: 'x.png', bytes },
+        { name: 'callbackUrl', value: '113891200851' },
+      ],
+    );
+    expect(badField.statusCode).toBe(400);
     const unknown = await harness.app.inject({
       method: 'POST',
       url: '/v1/jobs/nope/webhook/retry',

@@ -12,11 +12,16 @@ export function callbackUrlOf(request: FastifyRequest, secret: string): string |
   const query = (request.query as { callbackUrl?: string }).callbackUrl;
   const field = (request.body as { callbackUrl?: MultipartValue | string } | undefined)
     ?.callbackUrl;
-  const url = query ?? (typeof field === 'object' ? String(field.value) : field);
-  if (url === undefined || url === '') return undefined;
+  // Both are checked when both are given: a bad one is refused even beside a good one.
+  const given = [query, typeof field === 'object' ? String(field.value) : field].filter(
+    (url): url is string => url !== undefined && url !== '',
+  );
+  if (given.length === 0) return undefined;
   if (!secret) throw new AppError('WEBHOOKS_NOT_CONFIGURED');
-  if (!/^https?:\/\//i.test(url) || url.length > MAX_CALLBACK_URL_CHARS || !URL.canParse(url)) {
-    throw new AppError('BAD_REQUEST', 'callbackUrl must be an http or https URL');
+  for (const url of given) {
+    if (!/^https?:\/\//i.test(url) || url.length > MAX_CALLBACK_URL_CHARS || !URL.canParse(url)) {
+      throw new AppError('BAD_REQUEST', 'callbackUrl must be an http or https URL');
+    }
   }
-  return url;
+  return given[0];
 }
