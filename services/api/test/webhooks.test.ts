@@ -302,7 +302,7 @@ describe('webhooks and images by URL', () => {
   it('documents callbackUrl, the JSON body of URLs, the delivery and its retry in OpenAPI', async () => {
     const doc = (await harness.app.inject('/docs/json')).json();
     const jobs = doc.paths['/v1/jobs'].post;
-    const callback = { type: 'string', format: 'uri', pattern: '^https?://' };
+    const callback = { type: 'string', format: 'uri', pattern: '^https?://[^/?#\\s]+' };
     expect(jobs.requestBody.content['application/json'].schema.properties.urls).toMatchObject({
       type: 'array',
       items: callback,
@@ -335,6 +335,10 @@ describe('webhooks and images by URL', () => {
       { urls: Array.from({ length: 20 }, (_, i) => `https://example.com/${i}.png`) },
     ],
     ['a callbackUrl that is not a URL', { urls: ['https://example.com/a.png'], callbackUrl: 'x' }],
+    [
+      'a callbackUrl without a host',
+      { urls: ['https://example.com/a.png'], callbackUrl: 'http://' },
+    ],
   ])('answers 400 to %s', async (_name, body) => {
     const res = await submitUrls(body);
     expect(res.statusCode).toBe(400);

@@ -3,8 +3,11 @@ const MAX_IMAGE_URL_CHARS = 2048;
 /** Longest callback URL: it may come in the query string, which nginx and Node cap. */
 export const MAX_CALLBACK_URL_CHARS = 1024;
 
+/** http or https with a host: `http://` alone passes the uri format, not a URL parser. */
+export const HTTP_URL_PATTERN = '^https?://[^/?#\\s]+';
+
 const httpUrl = (description: string, maxLength: number) =>
-  ({ type: 'string', format: 'uri', pattern: '^https?://', maxLength, description }) as const;
+  ({ type: 'string', format: 'uri', pattern: HTTP_URL_PATTERN, maxLength, description }) as const;
 
 const CALLBACK_DESCRIPTION =
   "Where the job's view is POSTed once it has finished: a webhook signed the Standard Webhooks " +

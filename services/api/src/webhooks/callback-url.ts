@@ -1,7 +1,10 @@
 import type { MultipartValue } from '@fastify/multipart';
 import { AppError } from '@imagerec/shared';
 import type { FastifyRequest } from 'fastify';
-import { MAX_CALLBACK_URL_CHARS } from '../schemas/outbound.schema.js';
+import { HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS } from '../schemas/outbound.schema.js';
+
+/** The form field gets the same check as the query parameter's schema. */
+const HTTP_URL = new RegExp(HTTP_URL_PATTERN);
 
 /**
  * The request's callback URL: the query parameter, else the form field (multipart) or the
@@ -19,7 +22,7 @@ export function callbackUrlOf(request: FastifyRequest, secret: string): string |
   if (given.length === 0) return undefined;
   if (!secret) throw new AppError('WEBHOOKS_NOT_CONFIGURED');
   for (const url of given) {
-    if (!/^https?:\/\//i.test(url) || url.length > MAX_CALLBACK_URL_CHARS || !URL.canParse(url)) {
+    if (!HTTP_URL.test(url) || url.length > MAX_CALLBACK_URL_CHARS || !URL.canParse(url)) {
       throw new AppError('BAD_REQUEST', 'callbackUrl must be an http or https URL');
     }
   }
