@@ -346,6 +346,30 @@ describe('webhooks and images by URL', () => {
   });
 });
 
+describe('images by URL past MAX_QUEUE_DEPTH', () => {
+  let harness: ApiHarness;
+  beforeAll(async () => {
+    harness = await startApi({ MAX_QUEUE_DEPTH: '2' });
+  });
+  afterAll(() => harness.close());
+
+  it('refuses URLs beyond the waiting bound with 503 QUEUE_FULL', async () => {
+    // Nothing is fetched: the fetch consumer is paused, so the URLs stay waiting.
+    await harness.app.urlJobs.queue.pause();
+    const urls = ['https://example.com/a.png', 'https://example.com/b.png'];
+    const first = await harness.app.inject({ method: 'POST', url: '/v1/jobs', payload: { urls } });
+    expect(first.statusCode).toBe(202);
+    const more = await harness.app.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      payload: { urls: ['https://example.com/c.png'] },
+    });
+    expect(more.statusCode).toBe(503);
+    expect(more.json().error.code).toBe('QUEUE_FULL');
+    expect(more.headers['retry-after']).toBe('2');
+  });
+});
+
 describe('webhooks without a signing secret', () => {
   let harness: ApiHarness;
   beforeAll(async () => {

@@ -60,6 +60,15 @@ export class UrlJobService {
   }
 
   async submit(urls: string[], opts: Omit<SubmitOptions, 'priority'>): Promise<SubmittedJob[]> {
+    // The same bound as uploads' on what waits; once fetched, a job meets the classify queue's.
+    const waiting = await this.queue.getJobCountByTypes('wait', 'paused', 'delayed');
+    const { maxQueueDepth } = this.config.api;
+    if (waiting + urls.length > maxQueueDepth) {
+      throw new AppError(
+        'QUEUE_FULL',
+        `${waiting} URLs are waiting to be fetched (at most ${maxQueueDepth}); retry later`,
+      );
+    }
     const acceptedAt = Date.now();
     const jobs = urls.map((url) => ({
       name: 'fetch',
