@@ -1,6 +1,9 @@
 // End-to-end throughput and latency of a running local stack, through nginx: synchronous predicts
 // from 1 to 64 clients and the bulk flow, with each process's CPU per image and peak memory.
 // Every upload has unique bytes, so the result cache never answers. Writes JSON to --out.
+// --callback-port P: every upload carries callbackUrl=http://127.0.0.1:P/hook, a receiver here
+// answering in --callback-delay-ms (50); the stack needs WEBHOOK_SECRET and
+// OUTBOUND_ALLOWED_HOSTS=127.0.0.1:P. Compare with a run without it.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -8,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../packages/shared/dist/index.js';
 import { syncLoad } from './lib/load.mjs';
 import { loadPhotos, MULTIPART_TYPE, multipart } from './lib/photos.mjs';
+import { startReceiver } from './lib/receiver.mjs';
 import { cpuPerImage, cpuSnapshot, stackProcesses, usage } from './lib/stack.mjs';
 
 const { values } = parseArgs({
@@ -19,6 +23,8 @@ const { values } = parseArgs({
     bulk: { type: 'string', default: '512' },
     images: { type: 'string', default: new URL('../../shared/images/', import.meta.url).pathname },
     out: { type: 'string' },
+    'callback-port': { type: 'string' },
+    'callback-delay-ms': { type: 'string', default: '50' },
   },
 });
 const BASE = values.url.replace(/\/$/, '');
@@ -27,6 +33,14 @@ const BULK = Number(values.bulk);
 const round = (x, digits = 1) => Number(x.toFixed(digits));
 
 const photos = await loadPhotos(values.images);
+const receiver = values['callback-port']
+  ? await startReceiver({
+      port: Number(values['callback-port']),
+      delayMs: Number(values['callback-delay-ms']),
+    })
+  : undefined;
+/** The query every upload carries: its callback URL when the run has a receiver. */
+const QUERY = receiver ? `?callbackUrl=${encodeURIComponent(receiver.url)}` : '';
 const processes = values['run-dir'] ? stackProcesses(values['run-dir']) : {};
 
 async function measured(run) {
@@ -48,7 +62,7 @@ async function bulk(count) {
   const ids = (
     await Promise.all(
       chunks.map(async (files) => {
-        const res = await fetch(`${BASE}/v1/jobs`, {
+        const res = await fetch(`${BASE}/v1/jobs${QUERY}`, {
           method: 'POST',
           headers: { 'content-type': MULTIPART_TYPE, 'x-request-id': randomUUID() },
           body: multipart(files),
@@ -83,15 +97,32 @@ if (!health?.ok) {
   process.exit(1);
 }
 // Warm-up: connections, the model's first runs, JIT.
-await syncLoad({ url: BASE, photos, connections: 4, amount: 40 });
+await syncLoad({ url: BASE, photos, connections: 4, amount: 40, path: `/v1/predict${QUERY}` });
 
 const sync = [];
 for (const clients of values.clients.split(',').map(Number)) {
   sync.push(
-    await measured(() => syncLoad({ url: BASE, photos, connections: clients, seconds: SECONDS })),
+    await measured(() =>
+      syncLoad({
+        url: BASE,
+        photos,
+        connections: clients,
+        seconds: SECONDS,
+        path: `/v1/predict${QUERY}`,
+      }),
+    ),
   );
 }
 const bulkRow = BULK > 0 ? await measured(() => bulk(BULK)) : undefined;
+// Every completed upload owes one webhook: wait for the stragglers, then count.
+const answered = 40 + sync.reduce((n, r) => n + r.ok + r.accepted202, 0) + (bulkRow?.ok ?? 0);
+await receiver?.settle(answered, 60_000);
+const callbacks = receiver && {
+  delayMs: Number(values['callback-delay-ms']),
+  expectedAtLeast: answered,
+  ...receiver.counts(),
+};
+await receiver?.close();
 const memory = Object.fromEntries(
   Object.entries(processes).map(([name, pid]) => [name, round(usage(pid)?.peakRssMb ?? 0)]),
 );
@@ -108,6 +139,7 @@ const results = {
   seconds: SECONDS,
   sync,
   bulk: bulkRow,
+  ...(callbacks && { callbacks }),
   peakRssMb: memory,
 };
 if (values.out) {
@@ -122,3 +154,9 @@ for (const r of sync) {
 }
 if (bulkRow)
   console.log(`bulk: ${bulkRow.imagesPerSecond} images/s, mean batch ${bulkRow.meanBatch}`);
+if (callbacks) {
+  console.log(
+    `callbacks (receiver answering in ${callbacks.delayMs} ms): ${callbacks.deliveries} deliveries, ` +
+      `${callbacks.distinctIds} distinct ids, at least ${callbacks.expectedAtLeast} owed`,
+  );
+}

@@ -8,12 +8,25 @@ export interface FilePart {
   type?: string;
 }
 
+/** A text field of a form (such as callbackUrl). */
+export interface TextPart {
+  name: string;
+  value: string;
+}
+
 /** A multipart/form-data body (text fields, then files) as bytes plus its content type, built with the platform's FormData. */
-export async function multipartBody(parts: FilePart[], fields: Record<string, string> = {}) {
+export async function multipartBody(
+  parts: (FilePart | TextPart)[],
+  fields: Record<string, string> = {},
+) {
   const form = new FormData();
   // Text fields first, as a browser sends the hidden fields placed before the file input.
   for (const [name, value] of Object.entries(fields)) form.append(name, value);
   for (const p of parts) {
+    if ('value' in p) {
+      form.append(p.name, p.value);
+      continue;
+    }
     form.append(
       p.name ?? 'image',
       new Blob([p.bytes], { type: p.type ?? 'application/octet-stream' }),

@@ -21,3 +21,10 @@ export const LOG_DIR =
 /** Where tests leave what a person may want to look at (screenshots). */
 export const OUTPUT_DIR =
   process.env.RUN_DIR ?? fileURLToPath(new URL('../../var/test/', import.meta.url));
+/**
+ * The stack may reach only two loopback ports from here on (OUTBOUND_ALLOWED_HOSTS in scripts/test):
+ * the end-to-end tests' webhook receiver on it, their image origin on the next.
+ */
+export const OUTBOUND_PORT = Number(process.env.E2E_OUTBOUND_PORT ?? 8190);
+/** The stack's webhook signing secret, which the receiver verifies with. */
+export const WEBHOOK_SECRET = process.env.WEBHOOK_SECRET ?? '';

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MODEL_PRECISIONS } from './model-spec.js';
-import { QueueName } from './queue.js';
+import { QueueName, relatedQueueName } from './queue.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -162,6 +162,39 @@ export const envSchema = z.object({
       'How often workers look for jobs whose lock ran out (a dead worker) and queue them again, ms',
     ),
   JOB_ATTEMPTS: int(1, 20).default(5).describe('Attempts of a job that fails on a transient fault'),
+  WEBHOOK_SECRET: z
+    .string()
+    .regex(/^(whsec_[A-Za-z0-9+/]{22,}={0,2})?$/, 'a Standard Webhooks secret: whsec_ and base64')
+    .default('')
+    .describe(
+      'Key that signs webhooks (Standard Webhooks: `whsec_` and 16+ random bytes in base64); empty: callbackUrl refused',
+    ),
+  WEBHOOK_ATTEMPTS: int(1, 30)
+    .default(8)
+    .describe('Delivery attempts of a webhook before it is dead-lettered'),
+  WEBHOOK_BACKOFF_MS: int(1, 3_600_000)
+    .default(2000)
+    .describe('Wait before the first webhook retry, ms; each next wait doubles'),
+  WEBHOOK_CONCURRENCY: int(1, 1000)
+    .default(32)
+    .describe('Webhook deliveries in flight at once per API process'),
+  FETCH_CONCURRENCY: int(1, 256).default(8).describe('Image URLs fetched at once per API process'),
+  OUTBOUND_ALLOWED_HOSTS: list
+    .default([])
+    .describe(
+      'Trusted `host` or `host:port` entries that webhooks and image URLs may reach even at private or loopback addresses',
+    ),
+  OUTBOUND_ALLOW_PUBLIC: bool
+    .default(true)
+    .describe(
+      'Whether webhooks and image URLs may reach public addresses; false: only OUTBOUND_ALLOWED_HOSTS (no DNS lookup of any other name)',
+    ),
+  OUTBOUND_CONNECT_TIMEOUT_MS: int(1, 60_000)
+    .default(3000)
+    .describe('Connect timeout of outbound requests (webhooks, image URLs), ms'),
+  OUTBOUND_TIMEOUT_MS: int(1, 600_000)
+    .default(10_000)
+    .describe('Whole-request timeout of outbound requests, redirects included, ms'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -186,6 +219,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     redis: { url: e.REDIS_URL },
     mongo: { url: e.MONGODB_URL, timeoutMs: e.MONGO_TIMEOUT_MS },
     queue: { name: e.QUEUE_NAME, attempts: e.JOB_ATTEMPTS, pixelsTtlS: e.PIXELS_TTL_S },
+    webhooks: {
+      queueName: relatedQueueName(e.QUEUE_NAME, QueueName.Webhook),
+      secret: e.WEBHOOK_SECRET,
+      attempts: e.WEBHOOK_ATTEMPTS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+    },
+    fetch: {
+      queueName: relatedQueueName(e.QUEUE_NAME, QueueName.Fetch),
+      concurrency: e.FETCH_CONCURRENCY,
+    },
+    outbound: {
+      allowedHosts: e.OUTBOUND_ALLOWED_HOSTS,
+      allowPublic: e.OUTBOUND_ALLOW_PUBLIC,
+      connectTimeoutMs: e.OUTBOUND_CONNECT_TIMEOUT_MS,
+      timeoutMs: e.OUTBOUND_TIMEOUT_MS,
+    },
     api: {
       host: e.API_HOST,
       port: e.API_PORT,

@@ -36,6 +36,24 @@ export const ERRORS = {
   },
   QUEUE_FULL: { status: 503, message: 'Too many jobs are waiting; retry later', retryAfterS: 2 },
   INTERNAL: { status: 500, message: 'Internal server error' },
+  WEBHOOKS_NOT_CONFIGURED: {
+    status: 400,
+    message: 'callbackUrl needs a webhook signing secret (WEBHOOK_SECRET) on the server',
+  },
+  NO_WEBHOOK: { status: 409, message: 'This job has no webhook delivery to retry' },
+  WEBHOOK_NOT_DEAD_LETTERED: {
+    status: 409,
+    message: 'Only a dead-lettered webhook delivery can be retried',
+  },
+  IMAGE_NOT_FETCHED: {
+    status: 409,
+    message: "This job's image has not been fetched (yet, or its fetch failed)",
+  },
+  // A job of image URLs fails with these (its error starts with the code); never an HTTP answer.
+  FETCH_REFUSED: { status: 400, message: 'The URL points at an address that may not be reached' },
+  FETCH_TOO_LARGE: { status: 413, message: 'The resource is larger than the limit' },
+  FETCH_FAILED: { status: 502, message: 'The URL could not be fetched' },
+  FETCH_TIMEOUT: { status: 504, message: 'The URL did not answer in time' },
 } as const satisfies Record<string, { status: number; message: string; retryAfterS?: number }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -8,6 +8,8 @@ export * from './health.js';
 export * from './image/index.js';
 export * from './metrics.js';
 export * from './model-spec.js';
+export * from './outbound.client.js';
 export * from './pixel.store.js';
 export * from './queue.js';
 export * from './redis.js';
+export * from './webhook.queue.js';

@@ -13,6 +13,8 @@ export enum MetricName {
   JobsRefused = 'imagerec_jobs_refused_total',
   JobsExpired = 'imagerec_jobs_expired_total',
   CacheLookups = 'imagerec_cache_lookups_total',
+  WebhookDeliveries = 'imagerec_webhook_deliveries_total',
+  UrlFetches = 'imagerec_url_fetches_total',
 }
 
 export enum MetricLabel {
@@ -45,6 +47,15 @@ export const QUEUE_DEPTH_STATES = [
   'failed',
 ] as const;
 export type QueueDepthState = (typeof QUEUE_DEPTH_STATES)[number];
+
+/** Outcomes of one webhook delivery attempt. */
+export enum DeliveryResult {
+  Delivered = 'delivered',
+  /** The attempt failed and another one is scheduled. */
+  Retrying = 'retrying',
+  /** The last attempt failed: the delivery waits in the failed set for an operator. */
+  DeadLettered = 'dead_lettered',
+}
 
 export enum CacheResult {
   Hit = 'hit',
@@ -150,6 +161,20 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  readonly webhookDeliveries = new Counter({
+    name: MetricName.WebhookDeliveries,
+    help: 'Webhook delivery attempts, by result (delivered, retrying, dead_lettered)',
+    labelNames: [MetricLabel.Result],
+    registers: [this.registry],
+  });
+
+  readonly urlFetches = new Counter({
+    name: MetricName.UrlFetches,
+    help: 'Images fetched by URL, by result (ok or the error code)',
+    labelNames: [MetricLabel.Result],
+    registers: [this.registry],
+  });
+
   constructor(service: ServiceName) {
     this.registry.setDefaultLabels({ [MetricLabel.Service]: service });
     collectDefaultMetrics({ register: this.registry });
@@ -159,6 +184,8 @@ export class ServiceMetrics {
     this.jobsExpired.inc(0);
     for (const reason of Object.values(RefusalReason))
       this.jobsRefused.inc({ [MetricLabel.Reason]: reason }, 0);
+    for (const result of Object.values(DeliveryResult))
+      this.webhookDeliveries.inc({ [MetricLabel.Result]: result }, 0);
   }
 
   /** Where queue depth is read from at each scrape (e.g. BullMQ's Queue.getJobCounts). */

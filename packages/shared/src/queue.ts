@@ -1,7 +1,18 @@
 /** Queues shared by the API (producer) and the worker (consumer). */
 export enum QueueName {
   Classify = 'classify',
+  /** Webhook deliveries, apart so a slow receiver never holds up inference. */
+  Webhook = 'webhook',
+  /** Images submitted by URL, waiting for their download. */
+  Fetch = 'fetch',
 }
+
+/**
+ * The name of a queue that serves the classify queue `classifyName`: the plain kind for the
+ * default queue, prefixed for any other (each test's queue gets its own webhook and fetch queues).
+ */
+export const relatedQueueName = (classifyName: string, kind: QueueName) =>
+  classifyName === QueueName.Classify ? kind : `${classifyName}-${kind}`;
 
 export enum JobName {
   Classify = 'classify',
@@ -47,6 +58,8 @@ export interface ClassifyJobData {
    * a worker that takes the job later skips it and marks it expired.
    */
   deadline?: number;
+  /** Where the job's view is POSTed (a signed webhook) once it has finished. */
+  callbackUrl?: string;
 }
 
 /** The failure reason of a job skipped because its deadline had passed. */

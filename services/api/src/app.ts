@@ -9,6 +9,7 @@ import { docsPlugin } from './plugins/docs.plugin.js';
 import { gracefulClosePlugin } from './plugins/graceful-close.plugin.js';
 import { idempotencyPlugin } from './plugins/idempotency.plugin.js';
 import { metricsPlugin } from './plugins/metrics.plugin.js';
+import { outboundPlugin } from './plugins/outbound.plugin.js';
 import { queueBoardPlugin } from './plugins/queue-board.plugin.js';
 import { securityPlugin } from './plugins/security.plugin.js';
 import { sessionPlugin } from './plugins/session.plugin.js';
@@ -18,6 +19,7 @@ import { historyRoutes } from './routes/history.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { predictRoutes } from './routes/predict.routes.js';
 import { sessionRoutes } from './routes/session.routes.js';
+import { webhookRoutes } from './routes/webhook.routes.js';
 
 /** nginx's pattern for a client's own X-Request-Id (deploy/nginx/nginx.conf.template). */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -64,6 +66,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   // only after the backends have waited for the running handlers (which store their answers).
   await app.register(idempotencyPlugin);
   await app.register(backendsPlugin);
+  await app.register(outboundPlugin);
 
   // Which process answered: nginx spreads requests over several.
   const instance = `${hostname()}:${config.api.port}`;
@@ -74,10 +77,14 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(jobsRoutes);
   await app.register(predictRoutes);
+  await app.register(webhookRoutes);
   await app.register(historyRoutes);
   await app.register(assetsRoutes);
   // A browser signs in on the history page only where keys are needed at all.
   if (app.apiKeys.enabled) await app.register(sessionRoutes);
-  await app.register(queueBoardPlugin, {});
+  // The webhook queue's failed jobs are the dead letters: retried from the board as well.
+  await app.register(queueBoardPlugin, {
+    queues: [app.classifyQueue.queue, app.webhookQueue.queue, app.urlJobs.queue],
+  });
   return app;
 }

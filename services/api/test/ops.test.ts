@@ -152,7 +152,7 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
     const api = await app.inject({ url: '/admin/queues/api/queues' });
     expect(api.statusCode).toBe(200);
     const names = (api.json() as { queues: { name: string }[] }).queues.map((q) => q.name);
-    expect(names).toEqual([config.queue.name]);
+    expect(names).toEqual([config.queue.name, config.webhooks.queueName, config.fetch.queueName]);
     const doc = (await app.inject({ url: '/docs/json' })).json() as { paths: object };
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/admin'))).toEqual([]);
     expect(Object.keys(doc.paths)).toEqual(
@@ -164,8 +164,9 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
   it("runs the queue board's authorize hook before every board request", async () => {
     const board = Fastify();
     const redis = createRedis(config.redis.url);
-    board.decorate('classifyQueue', new ClassifyQueue(redis, config.queue));
+    const classify = new ClassifyQueue(redis, config.queue);
     await board.register(queueBoardPlugin, {
+      queues: [classify.queue],
       authorize: async (_request, reply) => reply.status(401).send({ error: 'no key' }),
     });
     try {
@@ -174,7 +175,7 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
       }
     } finally {
       await board.close();
-      await board.classifyQueue.close();
+      await classify.close();
       redis.disconnect();
     }
   });

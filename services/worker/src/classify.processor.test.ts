@@ -8,6 +8,7 @@ import {
   PredictionStatus,
   ServiceMetrics,
   ServiceName,
+  type WebhookJobData,
 } from '@imagerec/shared';
 import { UnrecoverableError } from 'bullmq';
 import { pino } from 'pino';
@@ -50,6 +51,7 @@ function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<voi
       }),
   );
   const metrics = new ServiceMetrics(ServiceName.Worker);
+  const webhooks = { enqueue: vi.fn(async (_deliveries: WebhookJobData[]) => {}) };
   const classify = vi.fn(async (images: Uint8Array[], topK: number) => ({
     predictions: images.map((_, i) =>
       Array.from({ length: topK }, (_, k) => ({ index: i * 10 + k, label: `l${k}`, score: 0.5 })),
@@ -70,12 +72,55 @@ function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<voi
     log: silent,
     metrics,
     precision: 'int8',
+    webhooks,
   });
   const withPixels = (id: string, bytes = IMAGE_BYTES) => pixels.set(id, Buffer.alloc(bytes));
-  return { processor, pixels, pixelStore, stored, upsertMany, classify, withPixels, metrics };
+  return {
+    processor,
+    pixels,
+    pixelStore,
+    stored,
+    upsertMany,
+    classify,
+    withPixels,
+    metrics,
+    webhooks,
+  };
 }
 
 describe('ClassifyProcessor', () => {
+  it('queues the webhooks of finished jobs that carry a callback URL, after storing them', async () => {
+    const t = setup();
+    const hooked = { ...data(2), callbackUrl: 'https://example.com/hook', requestId: 'r1' };
+    t.withPixels('with');
+    t.withPixels('without');
+    t.withPixels('bad', 10);
+    await Promise.all([
+      t.processor.process(job('with', hooked)),
+      t.processor.process(job('without')),
+      expect(t.processor.process(job('bad', hooked, 2, 3))).rejects.toThrow(),
+    ]);
+    const deliveries = t.webhooks.enqueue.mock.calls.flatMap(([d]) => d);
+    expect(deliveries.sort((a, b) => a.jobId.localeCompare(b.jobId))).toEqual([
+      { jobId: 'bad', callbackUrl: 'https://example.com/hook', topK: 2, requestId: 'r1' },
+      { jobId: 'with', callbackUrl: 'https://example.com/hook', topK: 2, requestId: 'r1' },
+    ]);
+    // Queued only once the result it announces is stored.
+    expect(t.upsertMany.mock.invocationCallOrder[0]).toBeLessThan(
+      t.webhooks.enqueue.mock.invocationCallOrder[0] ?? 0,
+    );
+  });
+
+  it('fails the batch, to be retried, when its webhooks cannot be queued', async () => {
+    const t = setup();
+    t.webhooks.enqueue.mockRejectedValueOnce(new Error('redis down'));
+    t.withPixels('a');
+    await expect(
+      t.processor.process(job('a', { ...data(), callbackUrl: 'https://example.com/h' })),
+    ).rejects.toThrow('redis down');
+    expect(t.pixels.has('a')).toBe(true);
+  });
+
   it('answers a redelivered job from its stored result instead of failing it', async () => {
     const t = setup();
     t.withPixels('j1');

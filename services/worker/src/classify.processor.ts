@@ -1,6 +1,7 @@
 import {
   type ClassifyJobData,
   type ClassifyResult,
+  deliveriesOf,
   EXPIRED_REASON,
   MetricLabel,
   MODEL_SPEC,
@@ -10,6 +11,7 @@ import {
   type PredictionRecord,
   PredictionStatus,
   type ServiceMetrics,
+  type WebhookQueue,
 } from '@imagerec/shared';
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
@@ -38,6 +40,8 @@ export interface ClassifyProcessorOptions {
   metrics?: ServiceMetrics;
   /** The model's numeric precision, the label of the images-classified counter. */
   precision: ModelPrecision;
+  /** Where the webhooks of finished jobs that carry a callback URL are queued. */
+  webhooks?: Pick<WebhookQueue, 'enqueue'>;
 }
 
 interface BatchItem {
@@ -216,6 +220,8 @@ export class ClassifyProcessor {
     } catch (err) {
       throw new Error(`Storing ${items.length} results failed: ${messageOf(err)}`, { cause: err });
     }
+    // Before the jobs complete: a fault here retries the batch, so no webhook is lost.
+    await this.opts.webhooks?.enqueue(deliveriesOf(items));
     // Not awaited: nothing waits for it, and pixels left behind expire on their own.
     void this.deletePixels(items.map((item) => item.jobId));
   }
@@ -238,6 +244,11 @@ export class ClassifyProcessor {
     } catch (storeErr) {
       // The job still fails in BullMQ, which keeps its reason; only the history lacks it.
       log.error({ err: storeErr }, 'storing a failed job failed');
+    }
+    try {
+      await this.opts.webhooks?.enqueue(deliveriesOf([{ jobId, data }]));
+    } catch (queueErr) {
+      log.error({ err: queueErr }, "queueing a failed job's webhook failed");
     }
     await this.deletePixels([jobId]);
   }

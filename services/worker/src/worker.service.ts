@@ -12,6 +12,7 @@ import {
   QUEUE_DEPTH_STATES,
   ServiceMetrics,
   ServiceName,
+  WebhookQueue,
 } from '@imagerec/shared';
 import { Queue, Worker, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -144,6 +145,8 @@ export async function createWorkerService(
     metrics.trackQueue(() => depth.getJobCounts(...QUEUE_DEPTH_STATES));
     // Present before the first batch: a rate over a series misses the sample that created it.
     metrics.imagesClassified.inc({ [MetricLabel.Precision]: model.precision }, 0);
+    const webhooks = new WebhookQueue(connection, config.webhooks);
+    closers.push(() => webhooks.close());
 
     const processor = new ClassifyProcessor({
       pixels: new PixelStore(connection, config.queue.name, config.queue.pixelsTtlS),
@@ -156,6 +159,7 @@ export async function createWorkerService(
       log,
       metrics,
       precision: model.precision,
+      webhooks,
     });
     closers.push(() => processor.close());
 

@@ -5,6 +5,7 @@ import {
   CacheResult,
   type ClassifyJobData,
   type ClassifyQueue,
+  deliveriesOf,
   JobPriority,
   JobStatus,
   MetricLabel,
@@ -17,6 +18,7 @@ import {
   prepareUpload,
   RefusalReason,
   type ServiceMetrics,
+  type WebhookQueue,
 } from '@imagerec/shared';
 import { isFinished, type JobView, viewFromQueue, viewFromRecord } from './job.view.js';
 import type { JobWaiters } from './job-waiters.js';
@@ -56,6 +58,10 @@ export interface JobServiceDeps {
   repository: PredictionRepository;
   waiters: JobWaiters;
   metrics: ServiceMetrics;
+  /** Where the webhooks of jobs answered from the cache are queued. */
+  webhooks: Pick<WebhookQueue, 'enqueue'>;
+  /** Jobs not in the classify queue nor stored yet: images by URL still being fetched. */
+  fetching?: { view(id: string): Promise<JobView | null> };
 }
 
 export interface SubmitOptions {
@@ -66,6 +72,8 @@ export interface SubmitOptions {
   requestId?: string;
   /** Epoch ms after which nobody waits for the answer (a synchronous predict). */
   deadline?: number;
+  /** Where each job's view is POSTed once it has finished. */
+  callbackUrl?: string;
 }
 
 /** What the service counts, for logs and metrics. */
@@ -173,11 +181,15 @@ export class JobService {
           acceptedAt,
           ...(opts.requestId && { requestId: opts.requestId }),
           ...(opts.deadline !== undefined && { deadline: opts.deadline }),
+          ...(opts.callbackUrl && { callbackUrl: opts.callbackUrl }),
         },
       });
     }
     if (cachedRecords.length > 0) {
       await metrics.time(metrics.mongoWriteDuration, () => repository.upsertMany(cachedRecords));
+      await this.deps.webhooks.enqueue(
+        deliveriesOf(cachedRecords.map(({ jobId }) => ({ jobId, data: { ...opts } }))),
+      );
     }
     const queuedIds = jobs.length > 0 ? await queue.enqueue(jobs) : [];
     this.depth.added(queuedIds.length);
@@ -214,7 +226,8 @@ export class JobService {
     }
     // Not in Redis (never, or removed once finished): MongoDB has it then.
     const record = await this.deps.repository.findByJobId(id);
-    return record && viewFromRecord(record, topK, this.model);
+    if (record) return viewFromRecord(record, topK, this.model);
+    return (await this.deps.fetching?.view(id)) ?? null;
   }
 
   /** Those of `ids` still waiting or running in the queue, in the order given. */
@@ -286,6 +299,7 @@ export class JobService {
     topK: number,
     timeoutMs: number,
     requestId?: string,
+    callbackUrl?: string,
   ): Promise<JobView> {
     const id = randomUUID();
     const acceptedAt = Date.now();
@@ -299,6 +313,7 @@ export class JobService {
         ids: [id],
         requestId,
         deadline: acceptedAt + timeoutMs,
+        callbackUrl,
       });
     } catch (err) {
       waiter.cancel();

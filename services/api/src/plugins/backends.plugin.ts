@@ -3,15 +3,18 @@ import {
   ClassifyQueue,
   type ClassifyResult,
   createRedis,
+  modelInfo,
   PredictionRepository,
   QUEUE_DEPTH_STATES,
   type ReadinessChecks,
+  WebhookQueue,
 } from '@imagerec/shared';
 import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { JobService } from '../jobs/job.service.js';
 import { JobWaiters } from '../jobs/job-waiters.js';
+import { UrlJobService } from '../jobs/url-jobs.service.js';
 import { InFlightTracker } from './in-flight.tracker.js';
 
 /** How long shutdown lets running handlers finish before it closes their connections. */
@@ -28,6 +31,10 @@ declare module 'fastify' {
     readinessChecks: ReadinessChecks;
     /** The classify queue, for the queue dashboard. */
     classifyQueue: ClassifyQueue;
+    /** Webhook deliveries (producer side). */
+    webhookQueue: WebhookQueue;
+    /** Images submitted by URL, waiting for their download. */
+    urlJobs: UrlJobService;
   }
 }
 
@@ -68,7 +75,14 @@ export const backendsPlugin = fp(
 
     app.decorate('repository', repository);
     app.decorate('classifyQueue', queue);
-    app.decorate('jobs', new JobService({ config, queue, repository, waiters, metrics }));
+    const webhooks = new WebhookQueue(redis, config.webhooks);
+    const urlJobs = new UrlJobService(redis, config, modelInfo(config.model.precision));
+    app.decorate('webhookQueue', webhooks);
+    app.decorate('urlJobs', urlJobs);
+    app.decorate(
+      'jobs',
+      new JobService({ config, queue, repository, waiters, metrics, webhooks, fetching: urlJobs }),
+    );
     app.decorate('checkBackends', async () => {
       await Promise.all([redis.ping(), repository.ping()]);
     });
@@ -96,6 +110,8 @@ export const backendsPlugin = fp(
       }
       await events.close();
       await queue.close();
+      await webhooks.close();
+      await urlJobs.close();
       await repository.close();
       redis.disconnect();
     });

@@ -4,6 +4,7 @@ import { OPEN_PATHS } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { errorSchema } from '../schemas/common.schema.js';
+import { callbackUrlQuery } from '../schemas/outbound.schema.js';
 import { SESSION_SECURITY, SESSION_SECURITY_SCHEME } from './session.plugin.js';
 
 const DOCS_PATH = '/docs';
@@ -20,7 +21,13 @@ const IMAGE_MEDIA_TYPES = [
 ];
 
 interface Operation {
-  requestBody?: { required?: boolean; content?: Record<string, { encoding?: object }> };
+  requestBody?: {
+    required?: boolean;
+    content?: Record<
+      string,
+      { encoding?: object; schema?: { properties?: Record<string, object> } }
+    >;
+  };
   responses?: Record<string, { description: string; content?: Record<string, object> }>;
   security?: object[];
 }
@@ -38,6 +45,9 @@ function completeOperations(paths: Record<string, Record<string, Operation>>, ke
         // The upload is the request: without it there is nothing to do (400 NO_IMAGE).
         operation.requestBody.required = true;
         form.encoding = { image: { contentType: IMAGE_MEDIA_TYPES.join(', ') } };
+        // The route checks this field's value itself (the parser hands a field over as an object).
+        const fields = form.schema?.properties;
+        if (fields?.callbackUrl) fields.callbackUrl = callbackUrlQuery.callbackUrl;
       }
       if (OPEN_PATHS.has(path)) continue;
       const html = Object.values(operation.responses ?? {}).some((r) => r.content?.['text/html']);

@@ -1,6 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
+import type { Queue } from 'bullmq';
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { handleError } from '../errors/error-handler.js';
 
@@ -14,6 +15,8 @@ export const QUEUE_BOARD_PATH = '/admin/queues';
 const BOARD_STYLE_SRC = "style-src 'self' 'unsafe-inline'";
 
 export interface QueueBoardOptions {
+  /** The queues shown, each with its jobs by state; a failed job can be retried from there. */
+  queues: Queue[];
   /**
    * Runs before every request to the board (pages, assets and its API): the one place an
    * access check goes. Without it the board is open to whoever reaches the API.
@@ -21,7 +24,7 @@ export interface QueueBoardOptions {
   authorize?: onRequestHookHandler;
 }
 
-/** bull-board over the classify queue at /admin/queues, in a scope of its own. */
+/** bull-board over the given queues at /admin/queues, in a scope of its own. */
 export async function queueBoardPlugin(app: FastifyInstance, opts: QueueBoardOptions) {
   if (opts.authorize) app.addHook('onRequest', opts.authorize);
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -41,7 +44,7 @@ export async function queueBoardPlugin(app: FastifyInstance, opts: QueueBoardOpt
   });
   const adapter = new FastifyAdapter();
   createBullBoard({
-    queues: [new BullMQAdapter(app.classifyQueue.queue)],
+    queues: opts.queues.map((queue) => new BullMQAdapter(queue)),
     serverAdapter: adapter,
     options: { uiConfig: { boardTitle: 'imagerec queues' } },
   });

@@ -1,5 +1,7 @@
 import { AppError, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
+import type { SubmittedJob } from '../jobs/job.service.js';
+import { isFinished } from '../jobs/job.view.js';
 import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
 import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import {
@@ -9,9 +11,11 @@ import {
   jobViewSchema,
   topKQuery,
 } from '../schemas/common.schema.js';
+import { callbackUrlField, callbackUrlQuery, urlsBody } from '../schemas/outbound.schema.js';
+import { callbackUrlOf } from '../webhooks/callback-url.js';
 import { readUploads, statusUrl } from './uploads.js';
 
-const idParams = {
+export const idParams = {
   type: 'object',
   required: ['id'],
   properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
@@ -20,21 +24,32 @@ const idParams = {
 export async function jobsRoutes(app: FastifyInstance) {
   const { api } = app.config;
 
-  app.post<{ Querystring: { topK: number } }>(
+  app.post<{ Querystring: { topK: number }; Body: { urls?: string[] } | undefined }>(
     '/v1/jobs',
     {
       config: { idempotent: true },
       schema: {
         tags: ['jobs'],
-        summary: 'Queue one job per uploaded image',
-        description: `Multipart form, field \`image\`, 1 to ${api.maxFiles} files. Poll each job's statusUrl.`,
-        consumes: ['multipart/form-data'],
-        querystring: { type: 'object', properties: topKQuery },
+        summary: 'Queue one job per uploaded image or image URL',
+        description:
+          `Multipart form, field \`image\`, 1 to ${api.maxFiles} files; or JSON \`{"urls": [...]}\`, ` +
+          `1 to ${api.maxFiles} URLs, fetched after the answer. Poll each job's statusUrl, or give ` +
+          'a callbackUrl.',
+        consumes: ['multipart/form-data', 'application/json'],
+        querystring: { type: 'object', properties: { ...topKQuery, ...callbackUrlQuery } },
         headers: idempotencyKeyHeaders,
-        body: imageUploadBody(
-          'One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP)',
-          api.maxFiles,
-        ),
+        body: {
+          content: {
+            'multipart/form-data': {
+              schema: imageUploadBody(
+                'One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP)',
+                api.maxFiles,
+                callbackUrlField,
+              ),
+            },
+            'application/json': { schema: urlsBody(api.maxFiles) },
+          },
+        },
         response: {
           202: {
             description:
@@ -50,12 +65,20 @@ export async function jobsRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const uploads = await readUploads(request, api.maxFiles);
-      const jobs = await app.jobs.submit(uploads, {
+      const opts = {
         topK: request.query.topK,
-        priority: JobPriority.Bulk,
         requestId: request.id,
-      });
+        callbackUrl: callbackUrlOf(request, app.config.webhooks.secret),
+      };
+      let jobs: SubmittedJob[];
+      if (request.isMultipart()) {
+        const uploads = await readUploads(request, api.maxFiles);
+        jobs = await app.jobs.submit(uploads, { ...opts, priority: JobPriority.Bulk });
+      } else if (request.body?.urls) {
+        jobs = await app.urlJobs.submit(request.body.urls, opts);
+      } else {
+        throw new AppError('BAD_REQUEST', 'Send a multipart form of images or {"urls": [...]}');
+      }
       request.log.info({ jobIds: jobs.map((j) => j.id) }, 'jobs accepted');
       return reply.status(202).send({
         jobs: jobs.map((j) => ({ ...j, statusUrl: statusUrl(api.publicBaseUrl, j.id) })),
@@ -93,7 +116,9 @@ export async function jobsRoutes(app: FastifyInstance) {
         ? await app.jobs.waitFor(request.params.id, topK, Math.min(waitMs, api.longPollMaxMs))
         : await app.jobs.get(request.params.id, topK);
       if (!view) throw new AppError('JOB_NOT_FOUND');
-      return view;
+      // A delivery exists only once the job has finished: no read for a job still running.
+      const webhook = isFinished(view.status) ? await app.webhooks.status(view.id) : null;
+      return webhook ? { ...view, webhook } : view;
     },
   );
 
@@ -109,13 +134,16 @@ export async function jobsRoutes(app: FastifyInstance) {
             description: 'WebP image',
             content: { 'image/webp': { schema: { type: 'string', format: 'binary' } } },
           },
-          ...errorResponses(400, 404, 503),
+          ...errorResponses(400, 404, 409, 503),
         },
       },
     },
     async (request, reply) => {
       const thumbnail = await app.jobs.thumbnail(request.params.id);
-      if (!thumbnail) throw new AppError('NOT_FOUND', 'No thumbnail for this job');
+      if (!thumbnail) {
+        if (await app.urlJobs.view(request.params.id)) throw new AppError('IMAGE_NOT_FETCHED');
+        throw new AppError('NOT_FOUND', 'No thumbnail for this job');
+      }
       return reply
         .type('image/webp')
         .header('cache-control', 'public, max-age=86400, immutable')

@@ -10,14 +10,16 @@ import {
   jobViewSchema,
   topKQuery,
 } from '../schemas/common.schema.js';
+import { callbackUrlField, callbackUrlQuery } from '../schemas/outbound.schema.js';
 import { historyUrl } from '../views/history.page.js';
+import { callbackUrlOf } from '../webhooks/callback-url.js';
 import { readUploads, statusUrl } from './uploads.js';
 
 type PredictRequest = FastifyRequest<{ Querystring: { topK: number; timeoutMs: number } }>;
 
 export async function predictRoutes(app: FastifyInstance) {
   const { api } = app.config;
-  const oneImage = imageUploadBody('One image file', 1);
+  const oneImage = imageUploadBody('One image file', 1, callbackUrlField);
 
   const schema = (
     summary: string,
@@ -41,6 +43,7 @@ export async function predictRoutes(app: FastifyInstance) {
           default: api.syncTimeoutMs,
           description: 'How long to wait for the answer before answering 202 with the job',
         },
+        ...callbackUrlQuery,
       },
     },
     headers: idempotencyKeyHeaders,
@@ -60,7 +63,8 @@ export async function predictRoutes(app: FastifyInstance) {
     const [upload] = await readUploads(request, 1);
     if (!upload) throw new AppError('NO_IMAGE');
     const { topK, timeoutMs } = request.query;
-    const view = await app.jobs.predict(upload, topK, timeoutMs, request.id);
+    const callbackUrl = callbackUrlOf(request, app.config.webhooks.secret);
+    const view = await app.jobs.predict(upload, topK, timeoutMs, request.id, callbackUrl);
     request.log.info({ jobIds: [view.id], status: view.status }, 'job answered');
     if (view.status === JobStatus.Failed) {
       throw new AppError('INFERENCE_FAILED', `The image could not be classified: ${view.error}`);
@@ -98,6 +102,7 @@ export async function predictRoutes(app: FastifyInstance) {
       topK: request.query.topK,
       priority: JobPriority.Interactive,
       requestId: request.id,
+      callbackUrl: callbackUrlOf(request, app.config.webhooks.secret),
     });
     const jobIds = jobs.map((j) => j.id);
     request.log.info({ jobIds }, 'jobs accepted');
@@ -114,6 +119,7 @@ export async function predictRoutes(app: FastifyInstance) {
           'and answers 303 to the page. Signed in on the page, the form carries its CSRF token ' +
           'in the field `_csrf` (403 CSRF_REJECTED without it).',
         imageUploadBody('One image file; an HTML form may send several', api.maxFiles, {
+          ...callbackUrlField,
           _csrf: formFieldSchema("The history page's CSRF token, when signed in"),
         }),
         SESSION_SECURITY,

@@ -1,4 +1,5 @@
 import { ERRORS, JobStatus } from '@imagerec/shared';
+import { deliveryViewSchema } from './outbound.schema.js';
 
 export const errorSchema = {
   type: 'object',
@@ -68,6 +69,7 @@ export const jobViewSchema = {
     timings: timingsSchema,
     createdAt: { type: 'string', format: 'date-time' },
     finishedAt: { type: 'string', format: 'date-time' },
+    webhook: deliveryViewSchema,
   },
   example: {
     id: '0b7f4c7e-2d1b-4a36-9a43-5c1f0d7c9e11',
