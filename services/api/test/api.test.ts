@@ -342,7 +342,7 @@ describe('API component: real Redis and MongoDB, no worker', () => {
         'multipart/form-data'
       ]?.schema;
     // One file for the predict calls (the history form's several are not the API's contract),
-    // 1 to MAX_FILES for /v1/jobs, and no field but `image`.
+    // 1 to MAX_FILES for /v1/jobs, and no field but `image` and `callbackUrl`.
     for (const path of ['/v1/predict', '/predict']) {
       expect(formSchema(path)?.properties.image, path).toMatchObject({
         type: 'string',
@@ -357,7 +357,10 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     });
     for (const path of ['/v1/predict', '/predict', '/v1/jobs']) {
       const body = formSchema(path);
-      expect(body, path).toMatchObject({ required: ['image'], propertyNames: { enum: ['image'] } });
+      expect(body, path).toMatchObject({
+        required: ['image'],
+        propertyNames: { enum: ['image', 'callbackUrl'] },
+      });
       // schemathesis cannot judge a `not` against a file part (ValueError: Unsupported type).
       expect(JSON.stringify(body), path).not.toContain('"not"');
     }

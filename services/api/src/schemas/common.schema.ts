@@ -133,7 +133,6 @@ export const imageUploadBody = (
   fields: Record<string, object> = {},
 ) => {
   const properties = {
-    ...fields,
     image:
       maxFiles === 1
         ? { isFile: true, description }
@@ -144,6 +143,7 @@ export const imageUploadBody = (
             ],
             description,
           },
+    ...fields,
   };
   return {
     type: 'object',
