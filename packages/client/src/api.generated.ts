@@ -33,21 +33,6 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Rate limit exceeded; see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
-                                message: string;
-                            };
-                        };
-                    };
-                };
             };
         };
         put?: never;
@@ -91,21 +76,6 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Rate limit exceeded; see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
-                                message: string;
-                            };
-                        };
-                    };
-                };
                 /** @description Error 503 */
                 503: {
                     headers: {
@@ -115,7 +85,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -173,7 +143,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -199,14 +169,16 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Queue one job per uploaded image
-         * @description Multipart form, field `image`, 1 to 32 files. Poll each job's statusUrl.
+         * Queue one job per uploaded image or image URL
+         * @description Multipart form, field `image`, 1 to 32 files; or JSON `{"urls": [...]}`, 1 to 32 URLs, fetched after the answer. Poll each job's statusUrl, or give a callbackUrl.
          */
         post: {
             parameters: {
                 query?: {
                     /** @description How many labels to return */
                     topK?: number;
+                    /** @description Where the job's view is POSTed once it has finished: a webhook signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature), retried with backoff */
+                    callbackUrl?: string;
                 };
                 header?: {
                     /** @description Makes a retry safe: the same key with the same request within the window answers the first answer again (header Idempotent-Replayed: true) without queueing again; with another request 422, while the first still runs 409. Scoped to the API key (the client address without keys). */
@@ -220,6 +192,20 @@ export interface paths {
                     "multipart/form-data": {
                         /** @description One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP) */
                         image: string | string[];
+                        /**
+                         * Format: uri
+                         * @description Where the job's view is POSTed once it has finished: a webhook signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature), retried with backoff
+                         */
+                        callbackUrl?: string;
+                    };
+                    "application/json": {
+                        /** @description Images fetched by the service through its guarded client; a fetch that fails fails its job with a code (FETCH_REFUSED, FETCH_TIMEOUT, FETCH_TOO_LARGE, FETCH_FAILED, or an upload's own, such as UNSUPPORTED_FORMAT) */
+                        urls: string[];
+                        /**
+                         * Format: uri
+                         * @description Where the job's view is POSTed once it has finished: a webhook signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature), retried with backoff
+                         */
+                        callbackUrl?: string;
                     };
                 };
             };
@@ -250,7 +236,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -265,7 +251,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -280,7 +266,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -295,7 +281,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -310,7 +296,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -325,7 +311,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -340,7 +326,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -421,6 +407,18 @@ export interface paths {
                             createdAt: string;
                             /** Format: date-time */
                             finishedAt?: string;
+                            /** @description The job's webhook delivery, once the job has finished */
+                            webhook?: {
+                                /** @description The webhook-id header of every attempt */
+                                id: string;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "dead_lettered";
+                                /** @description Attempts made so far */
+                                attempts: number;
+                                lastError?: string;
+                                /** Format: date-time */
+                                deliveredAt?: string;
+                            };
                         };
                     };
                 };
@@ -433,7 +431,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -448,7 +446,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -463,7 +461,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -478,7 +476,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -531,7 +529,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -546,7 +544,22 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Error 409 */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -561,7 +574,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -576,7 +589,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -612,6 +625,8 @@ export interface paths {
                     topK?: number;
                     /** @description How long to wait for the answer before answering 202 with the job */
                     timeoutMs?: number;
+                    /** @description Where the job's view is POSTed once it has finished: a webhook signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature), retried with backoff */
+                    callbackUrl?: string;
                 };
                 header?: {
                     /** @description Makes a retry safe: the same key with the same request within the window answers the first answer again (header Idempotent-Replayed: true) without queueing again; with another request 422, while the first still runs 409. Scoped to the API key (the client address without keys). */
@@ -628,6 +643,11 @@ export interface paths {
                          * @description One image file
                          */
                         image: string;
+                        /**
+                         * Format: uri
+                         * @description Where the job's view is POSTed once it has finished: a webhook signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature), retried with backoff
+                         */
+                        callbackUrl?: string;
                     };
                 };
             };
@@ -672,6 +692,18 @@ export interface paths {
                             createdAt: string;
                             /** Format: date-time */
                             finishedAt?: string;
+                            /** @description The job's webhook delivery, once the job has finished */
+                            webhook?: {
+                                /** @description The webhook-id header of every attempt */
+                                id: string;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "dead_lettered";
+                                /** @description Attempts made so far */
+                                attempts: number;
+                                lastError?: string;
+                                /** Format: date-time */
+                                deliveredAt?: string;
+                            };
                         };
                     };
                 };
@@ -706,7 +738,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -721,7 +753,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -736,7 +768,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -751,7 +783,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -766,7 +798,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -781,7 +813,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -796,7 +828,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -821,7 +853,7 @@ export interface paths {
         put?: never;
         /**
          * Classify one image (the original service's call)
-         * @description Same as POST /v1/predict; kept so `curl -F "image=@cat.png" /predict` works as before. From the history page's form (Accept: text/html) it takes up to 32 files and answers 303 to the page.
+         * @description Same as POST /v1/predict; kept so `curl -F "image=@cat.png" /predict` works as before. From the history page's form (Accept: text/html) it takes up to 32 files and answers 303 to the page. Signed in on the page, the form carries its CSRF token in the field `_csrf` (403 CSRF_REJECTED without it).
          */
         post: {
             parameters: {
@@ -830,6 +862,8 @@ export interface paths {
                     topK?: number;
                     /** @description How long to wait for the answer before answering 202 with the job */
                     timeoutMs?: number;
+                    /** @description Where the job's view is POSTed once it has finished: a webhook signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature), retried with backoff */
+                    callbackUrl?: string;
                 };
                 header?: {
                     /** @description Makes a retry safe: the same key with the same request within the window answers the first answer again (header Idempotent-Replayed: true) without queueing again; with another request 422, while the first still runs 409. Scoped to the API key (the client address without keys). */
@@ -841,8 +875,16 @@ export interface paths {
             requestBody: {
                 content: {
                     "multipart/form-data": {
-                        /** @description One image file; an HTML form may send several */
-                        image: string | string[];
+                        /**
+                         * Format: binary
+                         * @description One image file
+                         */
+                        image: string;
+                        /**
+                         * Format: uri
+                         * @description Where the job's view is POSTed once it has finished: a webhook signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature), retried with backoff
+                         */
+                        callbackUrl?: string;
                     };
                 };
             };
@@ -887,6 +929,18 @@ export interface paths {
                             createdAt: string;
                             /** Format: date-time */
                             finishedAt?: string;
+                            /** @description The job's webhook delivery, once the job has finished */
+                            webhook?: {
+                                /** @description The webhook-id header of every attempt */
+                                id: string;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "dead_lettered";
+                                /** @description Attempts made so far */
+                                attempts: number;
+                                lastError?: string;
+                                /** Format: date-time */
+                                deliveredAt?: string;
+                            };
                         };
                     };
                 };
@@ -921,7 +975,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -936,7 +990,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -951,7 +1005,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -966,7 +1020,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -981,7 +1035,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -996,7 +1050,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -1011,7 +1065,136 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/webhook/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a job's dead-lettered webhook (an operator's call)
+         * @description A delivery that failed all its attempts starts a new series of attempts under the same webhook-id. Needs an API key where keys are configured; bull-board retries it too.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The job's webhook delivery, once the job has finished */
+                            webhook: {
+                                /** @description The webhook-id header of every attempt */
+                                id: string;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "dead_lettered";
+                                /** @description Attempts made so far */
+                                attempts: number;
+                                lastError?: string;
+                                /** Format: date-time */
+                                deliveredAt?: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Error 400 */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Error 404 */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Error 409 */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Error 503 */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -1087,6 +1270,18 @@ export interface paths {
                                 createdAt: string;
                                 /** Format: date-time */
                                 finishedAt?: string;
+                                /** @description The job's webhook delivery, once the job has finished */
+                                webhook?: {
+                                    /** @description The webhook-id header of every attempt */
+                                    id: string;
+                                    /** @enum {string} */
+                                    status: "pending" | "delivered" | "dead_lettered";
+                                    /** @description Attempts made so far */
+                                    attempts: number;
+                                    lastError?: string;
+                                    /** Format: date-time */
+                                    deliveredAt?: string;
+                                };
                                 width?: number;
                                 height?: number;
                                 format?: string;
@@ -1107,7 +1302,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -1122,7 +1317,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -1137,7 +1332,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };
@@ -1184,6 +1379,13 @@ export interface paths {
                     content: {
                         "text/html": string;
                     };
+                };
+                /** @description API_KEYS set, and neither a key nor a session: to the sign-in form */
+                303: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description A bad query value: an HTML error page */
                 400: {
@@ -1257,7 +1459,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL";
+                                code: "BAD_REQUEST" | "NO_IMAGE" | "TOO_MANY_FILES" | "UNAUTHORIZED" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "IDEMPOTENCY_KEY_IN_FLIGHT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_FORMAT" | "IDEMPOTENCY_KEY_REUSED" | "UNDECODABLE_IMAGE" | "TOO_MANY_PIXELS" | "INFERENCE_FAILED" | "RATE_LIMITED" | "SERVICE_UNAVAILABLE" | "QUEUE_FULL" | "INTERNAL" | "WEBHOOKS_NOT_CONFIGURED" | "NO_WEBHOOK" | "WEBHOOK_NOT_DEAD_LETTERED" | "IMAGE_NOT_FETCHED" | "FETCH_REFUSED" | "FETCH_TOO_LARGE" | "FETCH_FAILED" | "FETCH_TIMEOUT";
                                 message: string;
                             };
                         };

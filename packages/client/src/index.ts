@@ -130,10 +130,10 @@ export class ImagerecClient {
     const { topK, timeoutMs, callbackUrl } = options;
     const { data, error, response } = await this.api.POST('/v1/predict', {
       params: {
-        // callbackUrl: the webhook parameter; typed here until the document carries it.
-        query: { topK, timeoutMs, ...(callbackUrl && { callbackUrl }) },
+        query: { topK, timeoutMs, callbackUrl },
         header: postHeaders(options),
       },
+      // The document types a form as an object of its fields; what goes is the FormData.
       body: formOf([file]) as never,
     });
     if (!data) fail(response, error);
@@ -148,7 +148,7 @@ export class ImagerecClient {
     const { topK, callbackUrl } = options;
     const { data, error, response } = await this.api.POST('/v1/jobs', {
       params: {
-        query: { topK, ...(callbackUrl && { callbackUrl }) },
+        query: { topK, callbackUrl },
         header: postHeaders(options),
       },
       // Files go as multipart; URLs as the JSON body {"urls": [...]}.
