@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health.routes.js';
 import { historyRoutes } from './routes/history.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { predictRoutes } from './routes/predict.routes.js';
+import { queueDepthRoutes } from './routes/queue-depth.routes.js';
 
 /** nginx's pattern for a client's own X-Request-Id (deploy/nginx/nginx.conf.template). */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -65,6 +66,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes);
+  await app.register(queueDepthRoutes);
   await app.register(jobsRoutes);
   await app.register(predictRoutes);
   await app.register(historyRoutes);

@@ -55,6 +55,21 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
     }
   });
 
+  it('reports the backlog at /queue-depth: bulk jobs are prioritized, and they count', async () => {
+    const depth = async () => {
+      const res = await app.inject({ url: '/queue-depth' });
+      expect(res.statusCode).toBe(200);
+      return res.json() as { backlog: number; waiting: number; prioritized: number };
+    };
+    const before = await depth();
+    expect(before.backlog).toBe(before.waiting + before.prioritized);
+    expect((await post('/v1/jobs', [cat, parrot])).statusCode).toBe(202);
+    const after = await depth();
+    // No worker runs here: the jobs stay queued, in BullMQ's sorted set of prioritized jobs.
+    expect(after.prioritized - before.prioritized).toBe(2);
+    expect(after.backlog - before.backlog).toBe(2);
+  });
+
   it('carries the X-Request-Id into the jobs, and replaces one that is not shaped like an id', async () => {
     const res = await post('/v1/jobs', [cat], { 'x-request-id': 'ops-test-0001' });
     expect(res.statusCode).toBe(202);

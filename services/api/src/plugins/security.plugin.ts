@@ -1,6 +1,6 @@
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import { AppError, createRedis } from '@imagerec/shared';
+import { AppError, createRedis, OpsPath } from '@imagerec/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiKeys } from '../security/api-keys.js';
@@ -14,10 +14,11 @@ declare module 'fastify' {
 }
 
 /**
- * Probes and Prometheus must reach these without a key and without counting against a rate
- * limit. nginx does not serve /metrics: only the internal network reaches it.
+ * Probes, Prometheus and the autoscaler must reach these without a key and without counting
+ * against a rate limit. nginx does not serve /metrics or /queue-depth: only the internal network
+ * reaches them.
  */
-const OPEN_PATHS = new Set(['/health', '/healthz', '/readyz', '/metrics']);
+const OPEN_PATHS = new Set<string>(Object.values(OpsPath));
 
 const pathOf = (request: FastifyRequest) => request.url.split('?')[0] ?? '';
 
