@@ -155,7 +155,7 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
     expect(res.json()).toMatchObject({ error: { code: 'TOO_MANY_FILES' } });
   });
 
-  it('serves bull-board at /admin/queues; it and /metrics stay outside the OpenAPI document', async () => {
+  it('serves bull-board at /admin/queues; it, /metrics and /queue-depth stay outside the OpenAPI document', async () => {
     const ui = await app.inject({ url: '/admin/queues' });
     expect(ui.statusCode).toBe(200);
     expect(ui.headers['content-type']).toMatch(/text\/html/);
@@ -169,6 +169,7 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
       expect.arrayContaining(['/healthz', '/readyz', '/health']),
     );
     expect(Object.keys(doc.paths)).not.toContain('/metrics');
+    expect(Object.keys(doc.paths)).not.toContain('/queue-depth');
   });
 
   it("runs the queue board's authorize hook before every board request", async () => {

@@ -15,6 +15,8 @@ export async function queueDepthRoutes(app: FastifyInstance) {
     {
       logLevel: 'warn',
       schema: {
+        // Outside the OpenAPI document, as /metrics: clients reach the API through nginx only.
+        hide: true,
         tags: ['health'],
         summary: 'Jobs waiting for a worker (internal: for autoscalers, not served by nginx)',
         response: {
