@@ -470,6 +470,7 @@ case ${1:-} in
   helm) shift; "$HELM_BIN/helm" "$@" ;;
   kubeconform) shift; kubeconform_ "$@" ;;
   values-keys) values_keys "$2" ;;
+  version) echo "$K8S_VERSION" ;;
   down) down ;;
   wipe) down; rm -rf "$STATE" "$RUN" "$PKI" "$LOG" "$ETC" ;;
   leftovers) leftovers ;;
@@ -477,5 +478,5 @@ case ${1:-} in
   paths) echo "P=$P PKI=$PKI NS=$NS LOG=$LOG STATE=$STATE BIN=$K8S_BIN:$HELM_BIN:$KUBECONFORM_BIN" ;;
   k) shift; k "$@" ;;
   x) shift; x env KUBECONFIG="$PKI/admin.kubeconfig" PATH="$PATH" "$@" ;;
-  *) echo "usage: $0 tools|build|up|helm ARGS|kubeconform FILES|values-keys FILE|down|wipe|leftovers|load-image TAR|paths|k ARGS|x CMD"; exit 2 ;;
+  *) echo "usage: $0 tools|build|up|helm ARGS|kubeconform FILES|values-keys FILE|version|down|wipe|leftovers|load-image TAR|paths|k ARGS|x CMD"; exit 2 ;;
 esac
