@@ -271,7 +271,9 @@ describe.skipIf(!EDGE)('the Helm chart on a real cluster, through the edge Servi
       running = false;
       await Promise.all(clients);
     }
-    const after = (await pods('api')).map((p) => p.metadata.name);
+    const after = (await pods('api'))
+      .filter((p) => !p.metadata.deletionTimestamp)
+      .map((p) => p.metadata.name);
     expect(after.filter((name) => before.includes(name))).toEqual([]);
     const refused = answers.filter((a) => a.status === 503);
     const ok = answers.filter((a) => a.status === 200);
