@@ -34,6 +34,14 @@ ts() { date +%s; }
 log() { echo "[cluster.sh $(date +%T)] $*"; }
 x() { nsenter --net="$NS" "$@"; }
 k() { x env KUBECONFIG="$PKI/admin.kubeconfig" "$K8S_BIN/kubectl" "$@"; }
+# wait_for WHAT SECONDS CMD...: until CMD succeeds; fails naming WHAT (and the logs) after SECONDS.
+wait_for() {
+  local what=$1 limit=$2 t0; t0=$(ts); shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ $(( $(ts)-t0 )) -lt "$limit" ] || { log "$what: not within ${limit}s (logs: $LOG)"; return 1; }
+    sleep 1
+  done
+}
 start() { # NAME CMD...: inside the netns, in a session of its own (a caller's timeout won't kill it)
   local n=$1; shift
   nohup setsid nsenter --net="$NS" "$@" >"$LOG/$n.log" 2>&1 &
@@ -245,7 +253,7 @@ up() {
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- --enable-aggregator-routing=true \
     --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key"
-  until k get --raw=/readyz >/dev/null 2>&1; do sleep 1; done
+  wait_for "apiserver ready" 120 k get --raw=/readyz
   log "apiserver ready: $(( $(ts)-t0 ))s"
   start kube-controller-manager "$K8S_BIN/kube-controller-manager" --kubeconfig="$PKI/controller-manager.kubeconfig" \
     --authentication-kubeconfig="$PKI/controller-manager.kubeconfig" --authorization-kubeconfig="$PKI/controller-manager.kubeconfig" \
@@ -258,12 +266,12 @@ up() {
     --bind-address=127.0.0.1 --leader-elect=false
   rm -rf "$STATE/cni-ipam"   # no sandbox survives a restart: drop stale IP reservations
   start containerd /usr/bin/containerd --config "$ETC/containerd.toml"
-  until x $CTR version >/dev/null 2>&1; do sleep 1; done
+  wait_for "containerd up" 60 x $CTR version
   for i in "$IMG"/*.tar; do x $CTR images import "$i" >/dev/null; done
   start kubelet "$K8S_BIN/kubelet" --config="$ETC/kubelet.yaml" --kubeconfig="$PKI/kubelet.kubeconfig" \
     --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet-pki" --hostname-override=$NODE --node-ip=$NODE_IP
   start kube-proxy "$K8S_BIN/kube-proxy" --config="$ETC/kube-proxy.yaml" --hostname-override=$NODE
-  until k get node $NODE 2>/dev/null | grep -qw Ready; do sleep 1; done
+  wait_for "node Ready" 120 k wait --for=condition=Ready node/$NODE --timeout=5s
   log "node Ready: $(( $(ts)-t0 ))s"
   coredns_up; k -n kube-system rollout status deploy/coredns --timeout=120s >/dev/null
   log "CoreDNS ready: $(( $(ts)-t0 ))s"
@@ -379,7 +387,7 @@ EOF
     --kubeconfig="$PKI/admin.kubeconfig" --authentication-kubeconfig="$PKI/admin.kubeconfig" \
     --authorization-kubeconfig="$PKI/admin.kubeconfig" --lister-kubeconfig="$PKI/admin.kubeconfig" \
     --metrics-service-address=127.0.0.1:9666 --port=18082
-  until k get --raw /apis/external.metrics.k8s.io/v1beta1 >/dev/null 2>&1; do sleep 1; done
+  wait_for "KEDA's metrics adapter serving" 180 k get --raw /apis/external.metrics.k8s.io/v1beta1
 }
 
 SCHEMA_V=${K8S_VERSION#v}; SCHEMA_V=${SCHEMA_V%.*}.0
