@@ -71,6 +71,9 @@ interface Answer {
   status: number;
   retryAfter: string | null;
   ids: string[];
+  /** How long it took, and which API pod answered. */
+  ms: number;
+  instance: string | null;
 }
 /** POSTs `files` fresh images to the edge; a connection error answers status 0. */
 async function upload(path: string, files: number): Promise<Answer> {
@@ -81,6 +84,7 @@ async function upload(path: string, files: number): Promise<Answer> {
     })),
   );
   const { payload, headers } = await multipartBody(parts);
+  const started = Date.now();
   try {
     const res = await fetch(`${EDGE}${path}`, { method: 'POST', body: payload, headers });
     const body = (await res.json()) as { jobs?: { id: string }[]; id?: string };
@@ -88,9 +92,11 @@ async function upload(path: string, files: number): Promise<Answer> {
       status: res.status,
       retryAfter: res.headers.get('retry-after'),
       ids: body.jobs?.map((j) => j.id) ?? (body.id ? [body.id] : []),
+      ms: Date.now() - started,
+      instance: res.headers.get('x-instance'),
     };
   } catch {
-    return { status: 0, retryAfter: null, ids: [] };
+    return { status: 0, retryAfter: null, ids: [], ms: Date.now() - started, instance: null };
   }
 }
 
