@@ -59,6 +59,18 @@ export default defineConfig({
       {
         resolve: { alias },
         test: {
+          // The Helm chart on the cluster that scripts/test-k8s brings up; one sequence of steps.
+          name: 'k8s',
+          include: ['tests/k8s/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+          sequence: { concurrent: false },
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
           // Stops and kills processes of the running stack: after every other tier.
           name: 'faults',
           include: ['tests/faults/**/*.test.ts'],

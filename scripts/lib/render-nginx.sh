@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# render-nginx.sh compose|local OUT: renders deploy/nginx/nginx.conf.template, so that
-# docker-compose's nginx.conf and the local stack's cannot drift apart.
+# render-nginx.sh compose|helm|local OUT: renders deploy/nginx/nginx.conf.template, so that
+# docker-compose's nginx.conf, the Helm chart's and the local stack's cannot drift apart.
 #   compose: upstream on the compose service `api` (Docker's DNS gives every replica's address).
+#   helm:    upstream API_SERVICE:3000 and listen EDGE_PORT, which the chart replaces with its API
+#            Service and port; state under /tmp (the only writable path of the edge pod).
 #   local:   upstream on 127.0.0.1:$API_PORTS, listens on 127.0.0.1:$NGINX_PORT, state under $RUN_DIR.
 # Both: client_max_body_size from MAX_UPLOAD_BYTES (default as in packages/shared/src/config.ts).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TEMPLATE="$ROOT/deploy/nginx/nginx.conf.template"
-target="${1:?usage: render-nginx.sh compose|local OUT}"
-out="${2:?usage: render-nginx.sh compose|local OUT}"
+target="${1:?usage: render-nginx.sh compose|helm|local OUT}"
+out="${2:?usage: render-nginx.sh compose|helm|local OUT}"
 command -v envsubst >/dev/null || { echo "render-nginx.sh: envsubst missing (Debian: gettext-base)" >&2; exit 1; }
 
 upload_bytes="${MAX_UPLOAD_BYTES:-10485760}"
@@ -20,6 +22,11 @@ case "$target" in
     export NGINX_USER=nginx NGINX_PID=/var/run/nginx.pid NGINX_TEMP_DIR=/var/cache/nginx
     export NGINX_ACCESS_LOG=/dev/stdout NGINX_LISTEN=80
     export NGINX_UPSTREAM_SERVERS="server api:3000;"
+    ;;
+  helm)
+    export NGINX_USER=nginx NGINX_PID=/tmp/nginx.pid NGINX_TEMP_DIR=/tmp
+    export NGINX_ACCESS_LOG=/dev/stdout NGINX_LISTEN=EDGE_PORT
+    export NGINX_UPSTREAM_SERVERS="server API_SERVICE:3000;"
     ;;
   local)
     : "${RUN_DIR:?}" "${NGINX_PORT:?}" "${API_PORTS:?}"
@@ -34,7 +41,7 @@ case "$target" in
     NGINX_UPSTREAM_SERVERS="$(printf '%s\n        ' "${servers[@]}")"
     export NGINX_UPSTREAM_SERVERS="${NGINX_UPSTREAM_SERVERS%$'\n        '}"
     ;;
-  *) echo "render-nginx.sh: unknown target '$target' (compose|local)" >&2; exit 1 ;;
+  *) echo "render-nginx.sh: unknown target '$target' (compose|helm|local)" >&2; exit 1 ;;
 esac
 
 vars='${NGINX_USER} ${NGINX_PID} ${NGINX_TEMP_DIR} ${NGINX_ACCESS_LOG} ${NGINX_LISTEN}

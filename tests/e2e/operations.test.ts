@@ -158,6 +158,12 @@ describe('operations of the running stack', () => {
     const outside = await fetch(`${NGINX_URL}/metrics`);
     expect(outside.status).toBe(404);
     expect(await outside.text()).not.toContain(MetricName.QueueJobs);
+    // Nor the autoscaler's queue depth, which it reads from the API inside the cluster.
+    const depth = await fetch(`${NGINX_URL}/queue-depth`);
+    expect(depth.status).toBe(404);
+    expect(await depth.json()).toEqual({
+      error: { code: 'NOT_FOUND', message: 'No route GET /queue-depth' },
+    });
     const board = await fetch(`${NGINX_URL}/admin/queues`);
     expect(board.status).toBe(200);
     expect(await board.text()).toContain('<div id="root">');

@@ -5,6 +5,8 @@ export enum OpsPath {
   /** The probe of earlier versions; answers as /readyz does. */
   LegacyHealth = '/health',
   Metrics = '/metrics',
+  /** The API's queue backlog as JSON, for an autoscaler (KEDA's metrics-api trigger). */
+  QueueDepth = '/queue-depth',
 }
 
 /**

@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.routes.js';
 import { historyRoutes } from './routes/history.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { predictRoutes } from './routes/predict.routes.js';
+import { queueDepthRoutes } from './routes/queue-depth.routes.js';
 import { sessionRoutes } from './routes/session.routes.js';
 import { webhookRoutes } from './routes/webhook.routes.js';
 
@@ -75,6 +76,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes);
+  await app.register(queueDepthRoutes);
   await app.register(jobsRoutes);
   await app.register(predictRoutes);
   await app.register(webhookRoutes);

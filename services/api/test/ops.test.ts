@@ -57,6 +57,21 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
     }
   });
 
+  it('reports the backlog at /queue-depth: bulk jobs are prioritized, and they count', async () => {
+    const depth = async () => {
+      const res = await app.inject({ url: '/queue-depth' });
+      expect(res.statusCode).toBe(200);
+      return res.json() as { backlog: number; waiting: number; prioritized: number };
+    };
+    const before = await depth();
+    expect(before.backlog).toBe(before.waiting + before.prioritized);
+    expect((await post('/v1/jobs', [cat, parrot])).statusCode).toBe(202);
+    const after = await depth();
+    // No worker runs here: the jobs stay queued, in BullMQ's sorted set of prioritized jobs.
+    expect(after.prioritized - before.prioritized).toBe(2);
+    expect(after.backlog - before.backlog).toBe(2);
+  });
+
   it('carries the X-Request-Id into the jobs, and replaces one that is not shaped like an id', async () => {
     const res = await post('/v1/jobs', [cat], { 'x-request-id': 'ops-test-0001' });
     expect(res.statusCode).toBe(202);
@@ -145,7 +160,7 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
     expect(res.json()).toMatchObject({ error: { code: 'TOO_MANY_FILES' } });
   });
 
-  it('serves bull-board at /admin/queues; it and /metrics stay outside the OpenAPI document', async () => {
+  it('serves bull-board at /admin/queues; it, /metrics and /queue-depth stay outside the OpenAPI document', async () => {
     const ui = await app.inject({ url: '/admin/queues' });
     expect(ui.statusCode).toBe(200);
     expect(ui.headers['content-type']).toMatch(/text\/html/);
@@ -159,6 +174,7 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
       expect.arrayContaining(['/healthz', '/readyz', '/health']),
     );
     expect(Object.keys(doc.paths)).not.toContain('/metrics');
+    expect(Object.keys(doc.paths)).not.toContain('/queue-depth');
   });
 
   it("runs the queue board's authorize hook before every board request", async () => {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type JobOutcome, JobWaiters } from './job-waiters.js';
 
 const failed: JobOutcome = { state: 'failed', reason: 'broken' };
+const removed: JobOutcome = { state: 'removed' };
 
 describe('JobWaiters', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -37,6 +38,22 @@ describe('JobWaiters', () => {
     expect(await Promise.all(pending)).toEqual([undefined, undefined]);
     expect(waiters.size).toBe(0);
     await expect(waiters.register('z', 10_000).done).resolves.toBeUndefined();
+    expect(waiters.size).toBe(0);
+  });
+
+  it('leaves draining waiters (sync predicts) waiting at shutdown until stop({ all: true })', async () => {
+    const waiters = new JobWaiters();
+    const longPoll = waiters.register('a', 10_000).done;
+    const predict = waiters.register('b', 10_000, { drain: true }).done;
+    waiters.stop();
+    await expect(longPoll).resolves.toBeUndefined();
+    expect(waiters.size).toBe(1);
+    // Its job finishing during the drain still reaches it, as does one registered after stop.
+    const late = waiters.register('c', 10_000, { drain: true }).done;
+    waiters.notify('b', removed);
+    await expect(predict).resolves.toEqual(removed);
+    waiters.stop({ all: true });
+    await expect(late).resolves.toBeUndefined();
     expect(waiters.size).toBe(0);
   });
 

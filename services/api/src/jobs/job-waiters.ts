@@ -13,18 +13,23 @@ export type JobOutcome =
  */
 export class JobWaiters {
   private readonly waiting = new Map<string, Set<(outcome?: JobOutcome) => void>>();
+  /** Waiters that `stop()` leaves waiting: requests shutdown lets finish. */
+  private readonly draining = new Set<(outcome?: JobOutcome) => void>();
   private stopped = false;
 
   /**
    * `done` resolves with the job's outcome when it is notified, and with undefined when
    * `timeoutMs` passes first, at shutdown, or on cancel. Register before looking at the job's
-   * state, so a change in between is not missed.
+   * state, so a change in between is not missed. A `drain` waiter (a sync predict, whose job
+   * usually finishes within the shutdown's drain) is woken at shutdown by `stop({ all: true })`
+   * only, so that its client gets the answer rather than a job to poll.
    */
   register(
     jobId: string,
     timeoutMs: number,
+    { drain = false } = {},
   ): { done: Promise<JobOutcome | undefined>; cancel: () => void } {
-    if (this.stopped) return { done: Promise.resolve(undefined), cancel: () => {} };
+    if (this.stopped && !drain) return { done: Promise.resolve(undefined), cancel: () => {} };
     let set = this.waiting.get(jobId);
     if (!set) {
       set = new Set();
@@ -37,12 +42,14 @@ export class JobWaiters {
       wake = (outcome) => {
         clearTimeout(timer);
         waiters.delete(wake);
+        this.draining.delete(wake);
         if (waiters.size === 0 && this.waiting.get(jobId) === waiters) this.waiting.delete(jobId);
         resolve(outcome);
       };
       timer = setTimeout(wake, Math.max(0, timeoutMs));
     });
     waiters.add(wake);
+    if (drain) this.draining.add(wake);
     return { done, cancel: () => wake() };
   }
 
@@ -52,10 +59,15 @@ export class JobWaiters {
     for (const wake of [...set]) wake(outcome);
   }
 
-  /** At shutdown: wakes every waiter, and later ones do not wait, so requests answer at once. */
-  stop(): void {
+  /**
+   * At shutdown: wakes every waiter but the draining ones (all of them with `all`), and later
+   * ones do not wait, so requests answer at once.
+   */
+  stop({ all = false } = {}): void {
     this.stopped = true;
-    for (const jobId of [...this.waiting.keys()]) this.notify(jobId);
+    for (const set of [...this.waiting.values()]) {
+      for (const wake of [...set]) if (all || !this.draining.has(wake)) wake();
+    }
   }
 
   get isStopped(): boolean {

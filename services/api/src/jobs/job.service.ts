@@ -303,8 +303,9 @@ export class JobService {
   ): Promise<JobView> {
     const id = randomUUID();
     const acceptedAt = Date.now();
-    // Registered before the job exists, so even an instant answer is not missed.
-    const waiter = this.deps.waiters.register(id, timeoutMs);
+    // Registered before the job exists, so even an instant answer is not missed; shutdown lets
+    // it wait for the answer while the API drains.
+    const waiter = this.deps.waiters.register(id, timeoutMs, { drain: true });
     let job: SubmittedJob | undefined;
     try {
       [job] = await this.submit([upload], {

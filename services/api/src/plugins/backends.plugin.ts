@@ -19,6 +19,8 @@ import { InFlightTracker } from './in-flight.tracker.js';
 
 /** How long shutdown lets running handlers finish before it closes their connections. */
 const DRAIN_TIMEOUT_MS = 10_000;
+/** How long requests woken after the drain get to read their job's state and answer. */
+const STATE_READ_MS = 1_000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -105,8 +107,13 @@ export const backendsPlugin = fp(
     app.addHook('preClose', async () => waiters.stop());
     app.addHook('onClose', async () => {
       // A woken long-poll still reads its job's state; closing Redis under it would answer 503.
+      // Sync predicts wait for their answers meanwhile; those the drain does not see answered
+      // get their job's state, as long-polls did.
       if (!(await inFlight.drained(DRAIN_TIMEOUT_MS))) {
-        app.log.warn({ inFlight: inFlight.size }, 'closing with requests still running');
+        waiters.stop({ all: true });
+        if (!(await inFlight.drained(STATE_READ_MS))) {
+          app.log.warn({ inFlight: inFlight.size }, 'closing with requests still running');
+        }
       }
       await events.close();
       await queue.close();
