@@ -11,6 +11,7 @@ const batch1 = read('batch1.json');
 const accounting = read('accounting.json');
 const upLayout = read('up-layout.json');
 const peer = existsSync(join(dir, 'peer.json')) ? read('peer.json') : undefined;
+const webhookRuns = (state) => [1, 2].map((r) => read(`webhooks-${state}-${r}.json`));
 const round = (x, digits = 1) => Number(x.toFixed(digits));
 const yes = (ok) => (ok ? 'met' : 'NOT met');
 
@@ -139,6 +140,25 @@ if (peer) {
   }
 }
 
+const webhooksOff = webhookRuns('off');
+const webhooksOn = webhookRuns('on');
+const meanRate = (runs) =>
+  runs.reduce((sum, r) => sum + r.sync[0].imagesPerSecond, 0) / runs.length;
+const webhookRatio = round(meanRate(webhooksOn) / meanRate(webhooksOff), 3);
+console.log(
+  '\n32 clients without and with a webhook per image (receiver answering in 50 ms), two interleaved rounds',
+);
+console.log(
+  '| round | without: images/s | with: images/s | deliveries | distinct ids | owed at least |',
+);
+console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
+webhooksOn.forEach((on, i) => {
+  const c = on.callbacks;
+  console.log(
+    `| ${i + 1} | ${webhooksOff[i].sync[0].imagesPerSecond} | ${on.sync[0].imagesPerSecond} | ${c.deliveries} | ${c.distinctIds} | ${c.expectedAtLeast} |`,
+  );
+});
+
 // The engine's int8 rows: the file the service runs, at batch 8 and one thread.
 const int8At8 = engine.rows.find(
   (r) => r.precision === main.precision && r.threads === 1 && r.batch === 8,
@@ -187,6 +207,10 @@ const targets = [
     main.bulk.imagesPerSecond >= 0.6 * best,
   ],
   [
+    `webhooks on: 32 clients within 5% of the same without (${webhookRatio} x)`,
+    webhookRatio >= 0.95,
+  ],
+  [
     `peak resident memory: API <= 200 MB (${peakOf('api')}), worker <= 300 MB (${peakOf('worker')})`,
     peakOf('api') <= 200 && peakOf('worker') <= 300,
   ],
@@ -201,6 +225,6 @@ const results = join(new URL('./results/', import.meta.url).pathname);
 mkdirSync(results, { recursive: true });
 writeFileSync(
   join(results, 'bench.json'),
-  `${JSON.stringify({ engine, stack: main, batch1, upLayout, accounting, peer, outsideModelCpuMs: round(outside, 2) }, null, 2)}\n`,
+  `${JSON.stringify({ engine, stack: main, batch1, upLayout, accounting, peer, webhooksOff, webhooksOn, outsideModelCpuMs: round(outside, 2) }, null, 2)}\n`,
 );
 console.log(`\nwritten to ${join(results, 'bench.json')}`);
