@@ -85,7 +85,7 @@ for (let r = 0; r < Number(values.rounds); r++) {
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return round(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2, 2);
 };
 const summary = clientCounts.map((clients) => {
   const of = (name, key) =>

@@ -133,9 +133,12 @@ if (peer) {
   );
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const p of peer.summary) {
+    const [sv, pr] = [p.service, p.peer].map((x) =>
+      Object.fromEntries(Object.entries(x).map(([k, v]) => [k, round(v, 2)])),
+    );
     console.log(
-      `| ${p.clients} | ${p.service.imagesPerSecond} | ${p.peer.imagesPerSecond} | ${p.throughputRatio} | ` +
-        `${p.service.p50Ms} / ${p.service.p99Ms} | ${p.peer.p50Ms} / ${p.peer.p99Ms} | ${p.service.cpuMsPerImage} | ${p.peer.cpuMsPerImage} |`,
+      `| ${p.clients} | ${sv.imagesPerSecond} | ${pr.imagesPerSecond} | ${p.throughputRatio} | ` +
+        `${sv.p50Ms} / ${sv.p99Ms} | ${pr.p50Ms} / ${pr.p99Ms} | ${sv.cpuMsPerImage} | ${pr.cpuMsPerImage} |`,
     );
   }
 }
