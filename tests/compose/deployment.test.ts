@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EXPIRED_REASON } from '@imagerec/shared';
 import { describe, expect, it } from 'vitest';
+import { expectDemoCalls } from '../support/demo-calls.js';
 import { type FilePart, postParts } from '../support/multipart.js';
+import { until } from '../support/poll.js';
 import { expectOneCounter, remainingWithForgedAddresses } from '../support/rate-limit.js';
-import { IMAGES_DIR, REPO_ROOT } from '../support/test-config.js';
+import { REPO_ROOT } from '../support/test-config.js';
 import { uniqueImage } from '../support/unique-image.js';
 
 // Set by scripts/test-compose once the stack is up; without them there is nothing to test.
@@ -59,17 +61,6 @@ const projectVolumes = async () =>
   (await docker('volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${PROJECT}`))
     .split('\n')
     .filter(Boolean);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
-    await sleep(1000);
-  }
-}
 
 /** Up with three workers, and nginx answering (it starts once an API replica is healthy). */
 async function up() {
@@ -195,16 +186,7 @@ describe.skipIf(!BASE_URL)('the compose deployment, built and running', () => {
   });
 
   it("answers the original service's demo calls: POST /predict with `image`, GET /", async () => {
-    const form = new FormData();
-    form.append('image', new Blob([readFileSync(join(IMAGES_DIR, 'cat.png'))]), 'cat.png');
-    const res = await fetch(`${BASE_URL}/predict`, { method: 'POST', body: form });
-    expect(res.status).toBe(200);
-    const answer = (await res.json()) as JobView;
-    expect(answer.status).toBe('completed');
-    expect(answer.predictions?.[0]).toMatchObject({ index: 286, label: 'Egyptian cat' });
-    const page = await fetch(`${BASE_URL}/`);
-    expect(page.status).toBe(200);
-    expect(await page.text()).toContain('Egyptian cat');
+    await expectDemoCalls(BASE_URL);
   });
 
   it('takes a job, then answers its polls until it is completed', async () => {

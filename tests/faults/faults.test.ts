@@ -1,12 +1,10 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { type ClassifyJobData, createRedis, QueueName } from '@imagerec/shared';
 import { Queue, QueueEvents } from 'bullmq';
 import mongoose, { type Connection } from 'mongoose';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { multipartBody } from '../support/multipart.js';
+import { type UploadAnswer, uploadFresh } from '../support/fresh-upload.js';
 import { API_URL, NGINX_URL } from '../support/stack.js';
 import { REPO_ROOT } from '../support/test-config.js';
 
@@ -20,47 +18,11 @@ const ctl = (action: string, name: string) =>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string) => process.stdout.write(`[faults] ${msg}\n`);
 
-/** A picture nobody uploaded before, so the result cache cannot answer it. */
-const uniqueImage = () =>
-  sharp(randomBytes(24 * 24 * 3), { raw: { width: 24, height: 24, channels: 3 } })
-    .png()
-    .toBuffer();
-
-interface Answer {
-  status: number;
-  ms: number;
-  retryAfter: string | null;
-  ids: string[];
-  error?: string;
-}
-
-/** One upload of `files` fresh images; a connection error is an answer too (status 0). */
-async function upload(base: string, path = '/v1/jobs', files = 1): Promise<Answer> {
-  const parts = await Promise.all(
-    Array.from({ length: files }, async (_, i) => ({
-      filename: `f${i}.png`,
-      bytes: await uniqueImage(),
-    })),
-  );
-  const { payload, headers } = await multipartBody(parts);
-  const started = Date.now();
-  try {
-    const res = await fetch(`${base}${path}`, { method: 'POST', body: payload, headers });
-    const body = (await res.json()) as { jobs?: { id: string }[]; id?: string };
-    return {
-      status: res.status,
-      ms: Date.now() - started,
-      retryAfter: res.headers.get('retry-after'),
-      ids: body.jobs?.map((j) => j.id) ?? (body.id ? [body.id] : []),
-    };
-  } catch (err) {
-    return { status: 0, ms: Date.now() - started, retryAfter: null, ids: [], error: String(err) };
-  }
-}
+const upload = (base: string, path = '/v1/jobs', files = 1) => uploadFresh(base, path, files);
 
 /** `clients` loops of uploads until `stop()`; every answer kept. */
 function load(clients: number, base = NGINX_URL) {
-  const answers: Answer[] = [];
+  const answers: UploadAnswer[] = [];
   let running = true;
   const loops = Array.from({ length: clients }, async () => {
     while (running) {
@@ -112,7 +74,7 @@ describe('faults with real processes', () => {
     }
   }
 
-  const accepted = (answers: Answer[]) =>
+  const accepted = (answers: UploadAnswer[]) =>
     answers.filter((a) => a.status === 200 || a.status === 202).flatMap((a) => a.ids);
 
   beforeAll(async () => {
@@ -207,7 +169,7 @@ describe('faults with real processes', () => {
     await sleep(1000);
     await ctl('stop', 'ferretdb');
     const down = Date.now();
-    const history: Answer[] = [];
+    const history: UploadAnswer[] = [];
     while (Date.now() - down < 5000) {
       const started = Date.now();
       const res = await fetch(`${NGINX_URL}/v1/predictions?limit=1`);
@@ -217,6 +179,7 @@ describe('faults with real processes', () => {
         ms: Date.now() - started,
         retryAfter: res.headers.get('retry-after'),
         ids: [],
+        instance: res.headers.get('x-instance'),
       });
       await sleep(250);
     }

@@ -1,13 +1,10 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mongoose, { type Connection } from 'mongoose';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { multipartBody } from '../support/multipart.js';
-import { IMAGES_DIR } from '../support/test-config.js';
+import { expectDemoCalls } from '../support/demo-calls.js';
+import { type UploadAnswer, uploadFresh } from '../support/fresh-upload.js';
+import { until } from '../support/poll.js';
 
 // Set by scripts/test-k8s, which runs these inside the cluster's network namespace once the
 // chart is installed; without them there is nothing to test.
@@ -51,54 +48,7 @@ const workers = async () => {
   return { wanted: d.spec.replicas, ready: d.status.readyReplicas ?? 0 };
 };
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
-    await sleep(1000);
-  }
-}
-
-/** A picture nobody uploaded before, so the result cache cannot answer it. */
-const uniqueImage = () =>
-  sharp(randomBytes(24 * 24 * 3), { raw: { width: 24, height: 24, channels: 3 } })
-    .png()
-    .toBuffer();
-
-interface Answer {
-  status: number;
-  retryAfter: string | null;
-  ids: string[];
-  /** How long it took, and which API pod answered. */
-  ms: number;
-  instance: string | null;
-}
-/** POSTs `files` fresh images to the edge; a connection error answers status 0. */
-async function upload(path: string, files: number): Promise<Answer> {
-  const parts = await Promise.all(
-    Array.from({ length: files }, async (_, i) => ({
-      filename: `f${i}.png`,
-      bytes: await uniqueImage(),
-    })),
-  );
-  const { payload, headers } = await multipartBody(parts);
-  const started = Date.now();
-  try {
-    const res = await fetch(`${EDGE}${path}`, { method: 'POST', body: payload, headers });
-    const body = (await res.json()) as { jobs?: { id: string }[]; id?: string };
-    return {
-      status: res.status,
-      retryAfter: res.headers.get('retry-after'),
-      ids: body.jobs?.map((j) => j.id) ?? (body.id ? [body.id] : []),
-      ms: Date.now() - started,
-      instance: res.headers.get('x-instance'),
-    };
-  } catch {
-    return { status: 0, retryAfter: null, ids: [], ms: Date.now() - started, instance: null };
-  }
-}
+const upload = (path: string, files: number) => uploadFresh(EDGE, path, files);
 
 describe.skipIf(!EDGE)('the Helm chart on a real cluster, through the edge Service', () => {
   let mongo: Connection;
@@ -145,16 +95,7 @@ describe.skipIf(!EDGE)('the Helm chart on a real cluster, through the edge Servi
 
   it('answers the demo calls (POST /predict with `image`, GET /), sync predict, polling, a long-poll', async () => {
     expect((await fetch(`${EDGE}/health`)).status).toBe(200);
-    const form = new FormData();
-    form.append('image', new Blob([readFileSync(join(IMAGES_DIR, 'cat.png'))]), 'cat.png');
-    const demo = await fetch(`${EDGE}/predict`, { method: 'POST', body: form });
-    expect(demo.status).toBe(200);
-    const answer = (await demo.json()) as JobView;
-    expect(answer.status).toBe('completed');
-    expect(answer.predictions?.[0]).toMatchObject({ index: 286, label: 'Egyptian cat' });
-    const page = await fetch(`${EDGE}/`);
-    expect(page.status).toBe(200);
-    expect(await page.text()).toContain('Egyptian cat');
+    await expectDemoCalls(EDGE);
 
     const sync = await upload('/v1/predict', 1);
     expect(sync.status).toBe(200);
@@ -182,7 +123,7 @@ describe.skipIf(!EDGE)('the Helm chart on a real cluster, through the edge Servi
     const requests = Array.from({ length: Math.ceil(BULK_JOBS / FILES_PER_REQUEST) }, (_, i) =>
       Math.min(FILES_PER_REQUEST, BULK_JOBS - i * FILES_PER_REQUEST),
     );
-    const answers: Answer[] = [];
+    const answers: UploadAnswer[] = [];
     const posting = (async () => {
       for (let i = 0; i < requests.length; i += 4) {
         answers.push(
@@ -250,7 +191,7 @@ describe.skipIf(!EDGE)('the Helm chart on a real cluster, through the edge Servi
 
   it('helm upgrade with a changed value under sync load: every answer 200, or 503 with Retry-After', async () => {
     const before = (await pods('api')).map((p) => p.metadata.name);
-    const answers: Answer[] = [];
+    const answers: UploadAnswer[] = [];
     let running = true;
     const clients = Array.from({ length: 4 }, async () => {
       // A client that waits as long as the API allows: an answer in time is a 200, never a 202.

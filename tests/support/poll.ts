@@ -14,3 +14,18 @@ export async function pollUntil<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** Calls `probe` each second until it gives a value (a throw counts as none); fails after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}

@@ -29,7 +29,13 @@ describe('checkReadiness', () => {
 });
 
 describe('OPEN_PATHS', () => {
-  it('holds every probe and metrics path, and nothing else', () => {
-    expect([...OPEN_PATHS].sort()).toEqual(['/health', '/healthz', '/metrics', '/readyz']);
+  it('holds every probe, metrics and autoscaler path, and nothing else', () => {
+    expect([...OPEN_PATHS].sort()).toEqual([
+      '/health',
+      '/healthz',
+      '/metrics',
+      '/queue-depth',
+      '/readyz',
+    ]);
   });
 });

@@ -65,7 +65,9 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
     };
     const before = await depth();
     expect(before.backlog).toBe(before.waiting + before.prioritized);
-    expect((await post('/v1/jobs', [cat, parrot])).statusCode).toBe(202);
+    // Bytes of their own: the same ones would join the jobs the next tests queue.
+    const parts = [await uniqueImage('cat.png'), await uniqueImage('parrot.jpg')];
+    expect((await post('/v1/jobs', parts)).statusCode).toBe(202);
     const after = await depth();
     // No worker runs here: the jobs stay queued, in BullMQ's sorted set of prioritized jobs.
     expect(after.prioritized - before.prioritized).toBe(2);
