@@ -79,6 +79,9 @@ export const backendsPlugin = fp(
     app.decorate('classifyQueue', queue);
     const webhooks = new WebhookQueue(redis, config.webhooks);
     const urlJobs = new UrlJobService(redis, config, modelInfo(config.model.precision));
+    // Each BullMQ queue reads Redis's version as it starts: an app closed before that read
+    // answered would leave it to fail unhandled.
+    await Promise.all([queue.queue, webhooks.queue, urlJobs.queue].map((q) => q.waitUntilReady()));
     app.decorate('webhookQueue', webhooks);
     app.decorate('urlJobs', urlJobs);
     app.decorate(

@@ -58,6 +58,8 @@ export const outboundPlugin = fp(
     for (const w of [deliverer, fetcher]) {
       w.on('error', (err) => app.log.warn({ err: err.message }, 'outbound worker error'));
     }
+    // Connected before the app is: closing one still starting would leave a read failing unhandled.
+    await Promise.all([deliverer.waitUntilReady(), fetcher.waitUntilReady()]);
 
     app.addHook('onClose', async () => {
       await Promise.all([deliverer.close(), fetcher.close()]);
