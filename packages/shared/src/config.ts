@@ -197,8 +197,6 @@ export const envSchema = z.object({
     .describe('Whole-request timeout of outbound requests, redirects included, ms'),
 });
 
-export type Env = z.infer<typeof envSchema>;
-
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {

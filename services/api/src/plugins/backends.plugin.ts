@@ -27,8 +27,6 @@ declare module 'fastify' {
     config: AppConfig;
     jobs: JobService;
     repository: PredictionRepository;
-    /** Throws when Redis or MongoDB does not answer. */
-    checkBackends: () => Promise<void>;
     /** What /readyz checks, by name. */
     readinessChecks: ReadinessChecks;
     /** The classify queue, for the queue dashboard. */
@@ -88,9 +86,6 @@ export const backendsPlugin = fp(
       'jobs',
       new JobService({ config, queue, repository, waiters, metrics, webhooks, fetching: urlJobs }),
     );
-    app.decorate('checkBackends', async () => {
-      await Promise.all([redis.ping(), repository.ping()]);
-    });
     app.decorate('readinessChecks', {
       redis: () => redis.ping(),
       mongo: () => repository.ping(),

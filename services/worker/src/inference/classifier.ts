@@ -30,11 +30,6 @@ export class Classifier {
     private readonly io: ReturnType<typeof describe>,
   ) {}
 
-  /** Bytes of one preprocessed image: size x size RGB, uint8, HWC. */
-  get imageBytes(): number {
-    return this.io.imageBytes;
-  }
-
   static async create(opts: ClassifierOptions): Promise<Classifier> {
     const session = await ort.InferenceSession.create(opts.onnxPath, {
       intraOpNumThreads: opts.intraOpThreads,
