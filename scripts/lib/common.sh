@@ -33,6 +33,8 @@ start_process() {
   fi
   setsid "$@" >>"$RUN_DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$(pid_file "$name")"
+  # Not a job of this shell: a process the fault tests kill is not reported as "Killed" here.
+  disown $!
 }
 
 # stop_process NAME: TERM the process group, KILL it after 15 s.
