@@ -6,6 +6,7 @@ export * from './db/prediction.repository.js';
 export * from './errors.js';
 export * from './health.js';
 export * from './image/index.js';
+export * from './job-view.js';
 export * from './metrics.js';
 export * from './model-spec.js';
 export * from './outbound.client.js';

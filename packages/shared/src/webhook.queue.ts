@@ -1,6 +1,9 @@
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from './config.js';
+import type { PredictionRecord } from './db/prediction.repository.js';
+import { type JobView, viewFromRecord } from './job-view.js';
+import type { ModelInfo } from './queue.js';
 
 export enum WebhookJobName {
   Deliver = 'deliver',
@@ -12,6 +15,12 @@ export interface WebhookJobData {
   callbackUrl: string;
   topK: number;
   requestId?: string;
+  /**
+   * The view to send, made where the job finished from the record just stored: a delivery
+   * needs no read of MongoDB. Absent only where no record was stored (a URL job whose fetch
+   * failed): the delivery reads the view as GET /v1/jobs/:id does.
+   */
+  view?: JobView;
 }
 
 export type WebhookBullQueue = Queue<WebhookJobData, unknown, WebhookJobName>;
@@ -58,14 +67,19 @@ export class WebhookQueue {
   }
 }
 
-/** The deliveries a finished batch owes: one per job that carries a callback URL. */
+/**
+ * The deliveries finished jobs owe: one per job that carries a callback URL, with the view of
+ * its stored `record` (`model` stands in where the record names none, as on GET).
+ */
 export const deliveriesOf = (
   jobs: {
     jobId: string;
     data: { callbackUrl?: string; topK: number; requestId?: string };
+    record?: PredictionRecord;
   }[],
+  model: ModelInfo,
 ): WebhookJobData[] =>
-  jobs.flatMap(({ jobId, data }) =>
+  jobs.flatMap(({ jobId, data, record }) =>
     data.callbackUrl
       ? [
           {
@@ -73,6 +87,7 @@ export const deliveriesOf = (
             callbackUrl: data.callbackUrl,
             topK: data.topK,
             ...(data.requestId && { requestId: data.requestId }),
+            ...(record && { view: viewFromRecord(record, data.topK, model) }),
           },
         ]
       : [],

@@ -8,6 +8,7 @@ import {
   PredictionStatus,
   ServiceMetrics,
   ServiceName,
+  viewFromRecord,
   type WebhookJobData,
 } from '@imagerec/shared';
 import { UnrecoverableError } from 'bullmq';
@@ -89,7 +90,7 @@ function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<voi
 }
 
 describe('ClassifyProcessor', () => {
-  it('queues the webhooks of finished jobs that carry a callback URL, after storing them', async () => {
+  it('queues the webhooks of finished jobs that carry a callback URL, with their stored views', async () => {
     const t = setup();
     const hooked = { ...data(2), callbackUrl: 'https://example.com/hook', requestId: 'r1' };
     t.withPixels('with');
@@ -101,9 +102,23 @@ describe('ClassifyProcessor', () => {
       expect(t.processor.process(job('bad', hooked, 2, 3))).rejects.toThrow(),
     ]);
     const deliveries = t.webhooks.enqueue.mock.calls.flatMap(([d]) => d);
-    expect(deliveries.sort((a, b) => a.jobId.localeCompare(b.jobId))).toEqual([
-      { jobId: 'bad', callbackUrl: 'https://example.com/hook', topK: 2, requestId: 'r1' },
-      { jobId: 'with', callbackUrl: 'https://example.com/hook', topK: 2, requestId: 'r1' },
+    // Each carries the view GET /v1/jobs/:id answers from the stored record.
+    const storedView = (id: string) => {
+      const record = t.stored.find((r) => r.jobId === id);
+      return record && viewFromRecord(record, 2, modelInfo('int8'));
+    };
+    expect(deliveries.sort((a, b) => a.jobId.localeCompare(b.jobId))).toEqual(
+      ['bad', 'with'].map((jobId) => ({
+        jobId,
+        callbackUrl: 'https://example.com/hook',
+        topK: 2,
+        requestId: 'r1',
+        view: storedView(jobId),
+      })),
+    );
+    expect(deliveries.map((d) => [d.view?.status, d.view?.predictions?.length])).toEqual([
+      ['failed', undefined],
+      ['completed', 2],
     ]);
     // Queued only once the result it announces is stored.
     expect(t.upsertMany.mock.invocationCallOrder[0]).toBeLessThan(

@@ -208,11 +208,13 @@ export class ClassifyProcessor {
   }
 
   private async store(items: BatchItem[], results: ClassifyResult[], finishedAt: Date) {
-    const records = items.map(({ jobId, data }, i) => ({
-      ...this.baseRecord(jobId, data, finishedAt),
-      ...results[i],
-      status: PredictionStatus.Completed,
-    }));
+    const records = items.map(
+      ({ jobId, data }, i): PredictionRecord => ({
+        ...this.baseRecord(jobId, data, finishedAt),
+        ...results[i],
+        status: PredictionStatus.Completed,
+      }),
+    );
     const write = () => this.opts.results.upsertMany(records);
     const { metrics } = this.opts;
     try {
@@ -221,7 +223,12 @@ export class ClassifyProcessor {
       throw new Error(`Storing ${items.length} results failed: ${messageOf(err)}`, { cause: err });
     }
     // Before the jobs complete: a fault here retries the batch, so no webhook is lost.
-    await this.opts.webhooks?.enqueue(deliveriesOf(items));
+    await this.opts.webhooks?.enqueue(
+      deliveriesOf(
+        items.map((item, i) => ({ ...item, record: records[i] })),
+        this.opts.model,
+      ),
+    );
     // Not awaited: nothing waits for it, and pixels left behind expire on their own.
     void this.deletePixels(items.map((item) => item.jobId));
   }
@@ -232,21 +239,20 @@ export class ClassifyProcessor {
     err: unknown,
     log: Logger,
   ): Promise<void> {
+    const record: PredictionRecord = {
+      ...this.baseRecord(jobId, data, new Date()),
+      status: PredictionStatus.Failed,
+      processedBy: this.opts.processedBy,
+      error: messageOf(err),
+    };
     try {
-      await this.opts.results.upsertMany([
-        {
-          ...this.baseRecord(jobId, data, new Date()),
-          status: PredictionStatus.Failed,
-          processedBy: this.opts.processedBy,
-          error: messageOf(err),
-        },
-      ]);
+      await this.opts.results.upsertMany([record]);
     } catch (storeErr) {
       // The job still fails in BullMQ, which keeps its reason; only the history lacks it.
       log.error({ err: storeErr }, 'storing a failed job failed');
     }
     try {
-      await this.opts.webhooks?.enqueue(deliveriesOf([{ jobId, data }]));
+      await this.opts.webhooks?.enqueue(deliveriesOf([{ jobId, data, record }], this.opts.model));
     } catch (queueErr) {
       log.error({ err: queueErr }, "queueing a failed job's webhook failed");
     }

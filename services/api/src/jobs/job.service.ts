@@ -6,8 +6,10 @@ import {
   type ClassifyJobData,
   type ClassifyQueue,
   deliveriesOf,
+  isFinished,
   JobPriority,
   JobStatus,
+  type JobView,
   MetricLabel,
   type ModelInfo,
   modelInfo,
@@ -18,9 +20,10 @@ import {
   prepareUpload,
   RefusalReason,
   type ServiceMetrics,
+  viewFromQueue,
+  viewFromRecord,
   type WebhookQueue,
 } from '@imagerec/shared';
-import { isFinished, type JobView, viewFromQueue, viewFromRecord } from './job.view.js';
 import type { JobWaiters } from './job-waiters.js';
 import { joinKey } from './join-key.js';
 import { QueueDepth } from './queue-depth.js';
@@ -188,7 +191,10 @@ export class JobService {
     if (cachedRecords.length > 0) {
       await metrics.time(metrics.mongoWriteDuration, () => repository.upsertMany(cachedRecords));
       await this.deps.webhooks.enqueue(
-        deliveriesOf(cachedRecords.map(({ jobId }) => ({ jobId, data: { ...opts } }))),
+        deliveriesOf(
+          cachedRecords.map((record) => ({ jobId: record.jobId, data: opts, record })),
+          this.model,
+        ),
       );
     }
     const queuedIds = jobs.length > 0 ? await queue.enqueue(jobs) : [];

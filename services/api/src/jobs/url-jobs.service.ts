@@ -4,6 +4,7 @@ import {
   AppError,
   JobPriority,
   JobStatus,
+  type JobView,
   MetricLabel,
   type ModelInfo,
   type OutboundClient,
@@ -13,7 +14,6 @@ import { type Job, Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { cleanFilename } from '../routes/uploads.js';
 import type { JobService, SubmitOptions, SubmittedJob } from './job.service.js';
-import type { JobView } from './job.view.js';
 
 /** An image URL waiting for its download; its BullMQ id is the id of the job it becomes. */
 export interface FetchJobData {

@@ -15,20 +15,19 @@ declare module 'fastify' {
  * What the API sends out, through one guarded client: webhook deliveries and image downloads.
  * Both queues are consumed here, each by a BullMQ worker of its own with its own concurrency, so
  * a slow receiver holds only webhook slots, never inference (the worker processes) nor the other
- * deliveries beyond its own. The API consumes them rather than the worker: the job's view and the
- * upload checks live here, and the workers' event loops stay free to time their batches.
+ * deliveries beyond its own. The API consumes them rather than the worker: the upload checks live
+ * here, and the workers' event loops stay free to time their batches.
  */
 export const outboundPlugin = fp(
   async (app: FastifyInstance) => {
     const { config, metrics, jobs, urlJobs } = app;
     const client = new OutboundClient(config.outbound);
+    const model = modelInfo(config.model.precision);
     const webhooks = new WebhookService({
       queue: app.webhookQueue,
       client,
       secret: config.webhooks.secret,
       jobs,
-      repository: app.repository,
-      model: modelInfo(config.model.precision),
       metrics,
       log: app.log.child({ queue: QueueName.Webhook }),
     });
@@ -50,7 +49,7 @@ export const outboundPlugin = fp(
     fetcher.on('failed', (job) => {
       if (!job?.finishedOn) return;
       void app.webhookQueue
-        .enqueue(deliveriesOf([{ jobId: String(job.id), data: job.data }]))
+        .enqueue(deliveriesOf([{ jobId: String(job.id), data: job.data }], model))
         .catch((err) =>
           app.log.error({ err, jobId: job.id }, "queueing a URL job's webhook failed"),
         );

@@ -5,9 +5,9 @@ import {
   modelInfo,
   type PredictionRecord,
   parseCursor,
+  viewFromRecord,
 } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
-import { viewFromRecord } from '../jobs/job.view.js';
 import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import { errorResponses, jobViewSchema } from '../schemas/common.schema.js';
 import { renderHistoryPage } from '../views/history.page.js';

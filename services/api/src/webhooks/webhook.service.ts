@@ -1,10 +1,10 @@
 import {
   AppError,
   DeliveryResult,
+  isFinished,
+  type JobView,
   MetricLabel,
-  type ModelInfo,
   type OutboundClient,
-  type PredictionRepository,
   type ServiceMetrics,
   type WebhookJobData,
   type WebhookQueue,
@@ -13,7 +13,6 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import { Webhook } from 'standardwebhooks';
 import type { JobService } from '../jobs/job.service.js';
-import { isFinished, type JobView, viewFromRecord } from '../jobs/job.view.js';
 
 export type WebhookJob = Job<WebhookJobData>;
 
@@ -42,8 +41,6 @@ export interface WebhookServiceDeps {
   /** The Standard Webhooks secret (whsec_...). */
   secret: string;
   jobs: JobService;
-  repository: PredictionRepository;
-  model: ModelInfo;
   metrics: ServiceMetrics;
   log: FastifyBaseLogger;
 }
@@ -72,7 +69,7 @@ export class WebhookService {
     const log = this.deps.log.child({ jobId, requestId: job.data.requestId });
     try {
       if (!this.signer) throw new UnrecoverableError('No WEBHOOK_SECRET to sign webhooks with');
-      const view = await this.finishedView(jobId, topK);
+      const view = job.data.view ?? (await this.finishedView(jobId, topK));
       const body = JSON.stringify(view);
       const timestamp = new Date();
       const res = await this.deps.client.request({
@@ -142,15 +139,9 @@ export class WebhookService {
     return view;
   }
 
-  /**
-   * The stored record first: it is written before the delivery is queued, while the queue may
-   * not show the job finished yet. A job with no record (a failed fetch) is read as GET reads it.
-   */
+  /** For a delivery queued without its view (a URL job whose fetch failed): read as GET reads it. */
   private async finishedView(jobId: string, topK: number): Promise<JobView> {
-    const record = await this.deps.repository.findByJobId(jobId);
-    const view = record
-      ? viewFromRecord(record, topK, this.deps.model)
-      : await this.deps.jobs.get(jobId, topK);
+    const view = await this.deps.jobs.get(jobId, topK);
     if (!view || !isFinished(view.status)) throw new Error(`Job ${jobId} has not finished yet`);
     return view;
   }

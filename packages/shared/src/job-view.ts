@@ -1,15 +1,14 @@
+import { type PredictionRecord, PredictionStatus } from './db/prediction.repository.js';
 import {
   type ClassifyJobData,
   type ClassifyResult,
   JobStatus,
   type ModelInfo,
   type Prediction,
-  type PredictionRecord,
-  PredictionStatus,
   type Timings,
-} from '@imagerec/shared';
+} from './queue.js';
 
-/** What GET /v1/jobs/:id answers. */
+/** What GET /v1/jobs/:id answers, and what a webhook delivers. */
 export interface JobView {
   id: string;
   status: JobStatus;
