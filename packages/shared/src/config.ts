@@ -177,7 +177,9 @@ export const envSchema = z.object({
     .describe('Wait before the first webhook retry, ms; each next wait doubles'),
   WEBHOOK_CONCURRENCY: int(1, 1000)
     .default(32)
-    .describe('Webhook deliveries in flight at once per API process'),
+    .describe(
+      "Webhook jobs in flight at once per API process (a finished batch's first attempts, or one delivery's retry)",
+    ),
   FETCH_CONCURRENCY: int(1, 256).default(8).describe('Image URLs fetched at once per API process'),
   OUTBOUND_ALLOWED_HOSTS: list
     .default([])

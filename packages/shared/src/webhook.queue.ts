@@ -6,10 +6,13 @@ import { type JobView, viewFromRecord } from './job-view.js';
 import type { ModelInfo } from './queue.js';
 
 export enum WebhookJobName {
+  /** The first attempts of a finished batch's deliveries, made together. */
+  FirstAttempts = 'first-attempts',
+  /** One delivery whose first attempt failed: its retries, or its dead letter. */
   Deliver = 'deliver',
 }
 
-/** One delivery: which job's view goes where. Its BullMQ id is the job's id, so it is added once. */
+/** One delivery: which job's view goes where. Its job of its own has the job's id as BullMQ id. */
 export interface WebhookJobData {
   jobId: string;
   callbackUrl: string;
@@ -21,9 +24,37 @@ export interface WebhookJobData {
    * failed): the delivery reads the view as GET /v1/jobs/:id does.
    */
   view?: JobView;
+  /** Attempts made before this job took the delivery over (its batch's first one). */
+  attemptsBefore?: number;
+  /** Set when the first attempt was also the last: the job dead-letters it with this error. */
+  deadLetter?: string;
 }
 
-export type WebhookBullQueue = Queue<WebhookJobData, unknown, WebhookJobName>;
+/** The deliveries of one finished batch (or answer), for their first attempts. */
+export interface FirstAttemptsData {
+  deliveries: WebhookJobData[];
+}
+
+export type WebhookBullQueue = Queue<WebhookJobData | FirstAttemptsData, unknown, WebhookJobName>;
+
+export enum DeliveryStatus {
+  Pending = 'pending',
+  Delivered = 'delivered',
+  DeadLettered = 'dead_lettered',
+}
+
+/** What GET /v1/jobs/:id tells about a job's webhook. */
+export interface DeliveryView {
+  /** The webhook-id header of every attempt, for a receiver's dedupe. */
+  id: string;
+  status: DeliveryStatus;
+  attempts: number;
+  lastError?: string;
+  deliveredAt?: string;
+}
+
+/** How long a delivered webhook stays visible in its job's view, seconds. */
+const DELIVERED_KEPT_S = 24 * 3600;
 
 /**
  * Exponential backoff from backoffMs over `attempts` tries; a delivery that fails them all stays
@@ -32,15 +63,23 @@ export type WebhookBullQueue = Queue<WebhookJobData, unknown, WebhookJobName>;
 export const webhookJobOptions = (cfg: AppConfig['webhooks']): JobsOptions => ({
   attempts: cfg.attempts,
   backoff: { type: 'exponential', delay: cfg.backoffMs },
-  removeOnComplete: { age: 24 * 3600, count: 100_000 },
+  removeOnComplete: { age: DELIVERED_KEPT_S, count: 100_000 },
   removeOnFail: { age: 7 * 24 * 3600, count: 100_000 },
 });
 
-/** The producer side of the webhook queue: the worker and the API add deliveries as jobs finish. */
+/**
+ * The webhook queue. A finished batch's deliveries go out in one BullMQ job, their first attempts
+ * made together: a few Redis calls per batch instead of three Lua scripts per delivery. Each
+ * delivery's status sits in a key of its own; one whose first attempt fails continues as a job of
+ * its own, under the job's id, with the attempts left (retries, dead letter, an operator's retry).
+ */
 export class WebhookQueue {
   readonly queue: WebhookBullQueue;
 
-  constructor(redis: Redis, cfg: AppConfig['webhooks']) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly cfg: AppConfig['webhooks'],
+  ) {
     this.queue = new Queue(cfg.queueName, {
       connection: redis,
       defaultJobOptions: webhookJobOptions(cfg),
@@ -48,22 +87,68 @@ export class WebhookQueue {
   }
 
   /**
-   * A job finished twice (delivered again after a lost lock) adds nothing the second time:
-   * BullMQ ignores an id it already holds, so the receiver gets one delivery id per job.
+   * The deliveries of one finished batch, pending until their first attempts. A batch finished
+   * twice (delivered again after a lost lock) adds nothing the second time: BullMQ ignores an id
+   * it already holds, so the receiver gets each delivery id once.
    */
   async enqueue(deliveries: WebhookJobData[]): Promise<void> {
+    const [first] = deliveries;
+    if (!first) return;
+    await Promise.all([
+      this.mark(
+        deliveries.map((d) => d.jobId),
+        { status: DeliveryStatus.Pending, attempts: 0 },
+      ),
+      this.queue.add(
+        WebhookJobName.FirstAttempts,
+        { deliveries },
+        // Kept only as long as a lost lock may finish the batch again.
+        { jobId: `first-${first.jobId}`, removeOnComplete: { age: 3600, count: 10_000 } },
+      ),
+    ]);
+  }
+
+  /** Deliveries whose first attempt failed, each to a job of its own: after the first backoff, or at once to be dead-lettered. */
+  async continue(deliveries: WebhookJobData[]): Promise<void> {
     if (deliveries.length === 0) return;
     await this.queue.addBulk(
       deliveries.map((data) => ({
         name: WebhookJobName.Deliver,
         data,
-        opts: { jobId: data.jobId },
+        opts: {
+          jobId: data.jobId,
+          ...(data.deadLetter === undefined && {
+            delay: this.cfg.backoffMs,
+            // Its own retries wait as the delivery's next ones would: 2, 4, 8 ... backoffs.
+            backoff: { type: 'exponential', delay: 2 * this.cfg.backoffMs },
+          }),
+        },
       })),
     );
   }
 
+  /** Records the status of deliveries made by their batch (none has a job of its own). */
+  async mark(jobIds: string[], status: Omit<DeliveryView, 'id'>): Promise<void> {
+    if (jobIds.length === 0) return;
+    const value = JSON.stringify(status);
+    const pipeline = this.redis.pipeline();
+    for (const id of jobIds) pipeline.set(this.statusKey(id), value, 'EX', DELIVERED_KEPT_S);
+    const failed = (await pipeline.exec())?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  /** The status recorded by `mark`, for a delivery with no job of its own. */
+  async marked(jobId: string): Promise<DeliveryView | null> {
+    const value = await this.redis.get(this.statusKey(jobId));
+    return value ? { id: jobId, ...(JSON.parse(value) as Omit<DeliveryView, 'id'>) } : null;
+  }
+
   close(): Promise<void> {
     return this.queue.close();
+  }
+
+  private statusKey(jobId: string): string {
+    return `${this.cfg.queueName}:delivery:${jobId}`;
   }
 }
 

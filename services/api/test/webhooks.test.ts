@@ -134,6 +134,21 @@ describe('webhooks and images by URL', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(steady.deliveries.map((d) => d.id).sort()).toEqual([...ids].sort());
     expect(deliveries.every((d) => d.verified && d.body.status === 'completed')).toBe(true);
+    // Delivered at the first attempt, without a job of its own: still shown, and not retried.
+    const id = ids[0] as string;
+    const view = await pollJob(
+      id,
+      (v) => (v.webhook as { status?: string })?.status === 'delivered',
+    );
+    expect(view.webhook).toEqual({
+      id,
+      status: 'delivered',
+      attempts: 1,
+      deliveredAt: expect.any(String),
+    });
+    const retry = await harness.app.inject({ method: 'POST', url: `/v1/jobs/${id}/webhook/retry` });
+    expect(retry.statusCode).toBe(409);
+    expect(retry.json().error.code).toBe('WEBHOOK_NOT_DEAD_LETTERED');
   });
 
   it('dead-letters a delivery to a receiver down for every attempt; an operator retry delivers', async () => {

@@ -28,6 +28,7 @@ export const outboundPlugin = fp(
       client,
       secret: config.webhooks.secret,
       jobs,
+      attempts: config.webhooks.attempts,
       metrics,
       log: app.log.child({ queue: QueueName.Webhook }),
     });
@@ -35,7 +36,7 @@ export const outboundPlugin = fp(
 
     const connection = createRedis(config.redis.url);
     connection.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
-    const deliverer = new Worker(config.webhooks.queueName, webhooks.deliver, {
+    const deliverer = new Worker(config.webhooks.queueName, webhooks.process, {
       connection,
       concurrency: config.webhooks.concurrency,
     });
