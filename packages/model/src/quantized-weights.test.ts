@@ -7,11 +7,11 @@ import { buildTfliteModel } from './tflite/tflite-builder.test-helper.js';
 import * as ref from './tflite/tflite-kernels.test-helper.js';
 
 describe('convertTfliteToOnnx, int8 weights', () => {
-  it("keeps TFLite's quantization: uint8 activations, int8 weights at zero point z - 128, int32 bias", () => {
-    const x: ref.QImage = { n: 1, h: 2, w: 2, c: 1, data: [] };
-    const tflite = buildTfliteModel(
+  /** A 1x1 convolution to two channels whose uint8 weights are 0 and 255 (zero point 113). */
+  const twoChannels = () =>
+    buildTfliteModel(
       convSpec({
-        x,
+        x: { n: 1, h: 2, w: 2, c: 1, data: [] },
         xq: { scale: 1 / 128, zeroPoint: 128 },
         weights: [0, 255],
         wShape: [2, 1, 1, 1],
@@ -24,6 +24,9 @@ describe('convertTfliteToOnnx, int8 weights', () => {
         act: 'NONE',
       }),
     );
+
+  it("keeps TFLite's quantization: uint8 activations, int8 weights at zero point z - 128, int32 bias", () => {
+    const tflite = twoChannels();
     const {
       node = [],
       initializer = [],
@@ -44,21 +47,7 @@ describe('convertTfliteToOnnx, int8 weights', () => {
   });
 
   it('int8-fast: symmetric int8 weights per output channel, exact where w - z fits int8', () => {
-    const tflite = buildTfliteModel(
-      convSpec({
-        x: { n: 1, h: 2, w: 2, c: 1, data: [] },
-        xq: { scale: 1 / 128, zeroPoint: 128 },
-        weights: [0, 255],
-        wShape: [2, 1, 1, 1],
-        wq: { scale: 0.5, zeroPoint: 113 },
-        bias: [7, -7],
-        yq: { scale: 0.1, zeroPoint: 5 },
-        outShape: [1, 2, 2, 2],
-        stride: 1,
-        padding: 'VALID',
-        act: 'NONE',
-      }),
-    );
+    const tflite = twoChannels();
     const { node = [], initializer = [] } =
       onnx.ModelProto.decode(convertTfliteToOnnx(tflite, 'int8-fast')).graph ?? {};
     const conv = (node ?? []).find((n) => n.opType === 'QLinearConv');
