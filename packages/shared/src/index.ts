@@ -1,7 +1,6 @@
-export * from './backends.wait.js';
 export * from './classify.queue.js';
 export * from './config.js';
-export * from './db/history.index.js';
+export * from './db/history-index.js';
 export * from './db/prediction.repository.js';
 export * from './errors.js';
 export * from './health.js';
@@ -12,4 +11,5 @@ export * from './outbound.client.js';
 export * from './pixel.store.js';
 export * from './queue.js';
 export * from './redis.js';
+export * from './wait-for-backends.js';
 export * from './webhook.queue.js';

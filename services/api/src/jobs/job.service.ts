@@ -20,7 +20,7 @@ import {
   type ServiceMetrics,
   type WebhookQueue,
 } from '@imagerec/shared';
-import { isFinished, type JobView, viewFromQueue, viewFromRecord } from './job.view.js';
+import { isFinished, type JobView, viewFromQueue, viewFromRecord } from './job-view.js';
 import type { JobWaiters } from './job-waiters.js';
 import { joinKey } from './join-key.js';
 import { QueueDepth } from './queue-depth.js';

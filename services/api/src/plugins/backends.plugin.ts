@@ -15,7 +15,7 @@ import fp from 'fastify-plugin';
 import { JobService } from '../jobs/job.service.js';
 import { JobWaiters } from '../jobs/job-waiters.js';
 import { UrlJobService } from '../jobs/url-jobs.service.js';
-import { InFlightTracker } from './in-flight.tracker.js';
+import { InFlightTracker } from '../lifecycle/in-flight-tracker.js';
 
 /** How long shutdown lets running handlers finish before it closes their connections. */
 const DRAIN_TIMEOUT_MS = 10_000;

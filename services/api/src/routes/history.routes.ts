@@ -7,7 +7,7 @@ import {
   parseCursor,
 } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
-import { viewFromRecord } from '../jobs/job.view.js';
+import { viewFromRecord } from '../jobs/job-view.js';
 import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import { errorResponses, jobViewSchema } from '../schemas/common.schema.js';
 import { renderHistoryPage } from '../views/history.page.js';

@@ -1,7 +1,8 @@
 import { AppError, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import type { SubmittedJob } from '../jobs/job.service.js';
-import { isFinished } from '../jobs/job.view.js';
+import { isFinished } from '../jobs/job-view.js';
+import { readUploads, statusUrl } from '../jobs/uploads.js';
 import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
 import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import {
@@ -13,7 +14,6 @@ import {
 } from '../schemas/common.schema.js';
 import { callbackUrlField, callbackUrlQuery, urlsBody } from '../schemas/outbound.schema.js';
 import { callbackUrlOf } from '../webhooks/callback-url.js';
-import { readUploads, statusUrl } from './uploads.js';
 
 export const idParams = {
   type: 'object',

@@ -13,7 +13,7 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import { Webhook } from 'standardwebhooks';
 import type { JobService } from '../jobs/job.service.js';
-import { isFinished, type JobView, viewFromRecord } from '../jobs/job.view.js';
+import { isFinished, type JobView, viewFromRecord } from '../jobs/job-view.js';
 
 export type WebhookJob = Job<WebhookJobData>;
 

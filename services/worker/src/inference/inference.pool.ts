@@ -1,16 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import { MODEL_SPEC } from '@imagerec/shared';
 import { Piscina } from 'piscina';
-import type { InferenceOutput, InferenceTask, InferenceThreadData } from './inference.thread.js';
+import type { InferenceOutput, InferenceTask, InferenceThreadData } from './inference-thread.js';
 
-export type { InferenceOutput } from './inference.thread.js';
+export type { InferenceOutput } from './inference-thread.js';
 
 // Run from the TypeScript sources (vitest), the thread still has to be plain JS: the build's.
 const THREAD_FILE = fileURLToPath(
   new URL(
     import.meta.url.endsWith('.ts')
-      ? '../../dist/inference/inference.thread.js'
-      : './inference.thread.js',
+      ? '../../dist/inference/inference-thread.js'
+      : './inference-thread.js',
     import.meta.url,
   ),
 );
