@@ -1,5 +1,5 @@
 export * from './backends.wait.js';
-export * from './classify.queue.js';
+export * from './close-stack.js';
 export * from './config.js';
 export * from './db/history.index.js';
 export * from './db/prediction.repository.js';
@@ -9,7 +9,5 @@ export * from './image/index.js';
 export * from './metrics.js';
 export * from './model-spec.js';
 export * from './outbound.client.js';
-export * from './pixel.store.js';
-export * from './queue.js';
+export * from './queue/index.js';
 export * from './redis.js';
-export * from './webhook.queue.js';

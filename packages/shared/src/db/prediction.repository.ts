@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import mongoose, { type Connection, type Model, Schema } from 'mongoose';
 import type { AppConfig } from '../config.js';
-import type { ClassifyResult, ImageFormat, Prediction, UploadInfo } from '../queue.js';
+import type { ClassifyResult, ImageFormat, Prediction, UploadInfo } from '../queue/contract.js';
 import { connectRedis, execChecked } from '../redis.js';
 import { type HistoryCursor, HistoryIndex } from './history.index.js';
 import { ResultCache } from './result.cache.js';

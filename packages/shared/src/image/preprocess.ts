@@ -1,7 +1,7 @@
 import sharp, { type Sharp } from 'sharp';
 import { AppError } from '../errors.js';
 import { MODEL_SPEC } from '../model-spec.js';
-import type { ImageFormat } from '../queue.js';
+import type { ImageFormat } from '../queue/contract.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
 import { downscaleRgb } from './downscale.js';
 

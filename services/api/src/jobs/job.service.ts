@@ -92,7 +92,7 @@ export class JobService {
   constructor(private readonly deps: JobServiceDeps) {
     this.model = modelInfo(deps.config.model.precision);
     this.depth = new QueueDepth(
-      () => deps.queue.queue.getJobCountByTypes('wait', 'prioritized', 'delayed'),
+      () => deps.queue.bull.getJobCountByTypes('wait', 'prioritized', 'delayed'),
       DEPTH_MAX_AGE_MS,
     );
   }
@@ -205,7 +205,7 @@ export class JobService {
   }
 
   async get(id: string, topK: number): Promise<JobView | null> {
-    const { queue } = this.deps.queue;
+    const queue = this.deps.queue.bull;
     // State first: a job read after its state is at least as far along, so a job seen as
     // completed always carries its result.
     const state = await queue.getJobState(id);
@@ -234,7 +234,7 @@ export class JobService {
   async pending(ids: string[]): Promise<PendingJob[]> {
     const jobs = await Promise.all(
       ids.map(async (id) => {
-        const job = await this.deps.queue.queue.getJob(id);
+        const job = await this.deps.queue.bull.getJob(id);
         const state = job && (await job.getState());
         if (!job || state === 'completed' || state === 'failed' || state === 'unknown') return null;
         const { upload, thumbnail, acceptedAt } = job.data;
@@ -254,7 +254,7 @@ export class JobService {
 
   /** The job's WebP thumbnail: in its queue entry from acceptance on, in MongoDB once finished. */
   async thumbnail(id: string): Promise<Buffer | null> {
-    const job = await this.deps.queue.queue.getJob(id);
+    const job = await this.deps.queue.bull.getJob(id);
     if (job?.data.thumbnail) return Buffer.from(job.data.thumbnail, 'base64');
     const record = await this.deps.repository.findByJobId(id);
     return record?.thumbnail ?? null;
