@@ -1,3 +1,4 @@
+export * from './backend-outage.js';
 export * from './backends.wait.js';
 export * from './close-stack.js';
 export * from './config.js';
