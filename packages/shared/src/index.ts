@@ -4,6 +4,7 @@ export * from './close-stack.js';
 export * from './config.js';
 export * from './db/history.index.js';
 export * from './db/prediction.repository.js';
+export { type PredictionRecord, PredictionStatus } from './db/prediction.schema.js';
 export * from './errors.js';
 export * from './health.js';
 export * from './image/index.js';
