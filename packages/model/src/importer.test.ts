@@ -5,7 +5,7 @@ import {
   convertTfliteToOnnx,
   ONNX_INPUT_NAME,
   ONNX_OUTPUT_NAME,
-  readOnnxSourceSha256,
+  readOnnxProvenance,
 } from './importer.js';
 import { BuiltinOperator } from './tflite/schema.js';
 import { buildTfliteModel, type ModelSpec } from './tflite/tflite-builder.test-helper.js';
@@ -420,7 +420,7 @@ describe('convertTfliteToOnnx', () => {
       }),
     );
     const sha = createHash('sha256').update(tflite).digest('hex');
-    expect(readOnnxSourceSha256(convertTfliteToOnnx(tflite))).toBe(sha);
+    expect(readOnnxProvenance(convertTfliteToOnnx(tflite)).sourceSha256).toBe(sha);
   });
 
   describe('refuses what it does not support, naming it', () => {
