@@ -11,19 +11,14 @@ export interface QLinearWeights {
   channels: number;
 }
 
-/** The weights' tensor, quantization and 8-bit data; throws where they are not quantized 8-bit. */
-function quantizedWeights(w: ConvWeights, data: TensorData) {
+/** TFLite's weights as int8 in ONNX's layout, with their scales and one zero point. */
+export function signedWeights(w: ConvWeights, data: TensorData): QLinearWeights {
   const t = w.tensor;
   const q = t.quantization;
   if (!q || !(data instanceof Uint8Array || data instanceof Int8Array)) {
     throw new Error(`int8 conversion needs quantized 8-bit weights, "${t.name}" are not`);
   }
-  return { t, q, data, channels: w.dims[0] ?? 0 };
-}
-
-/** TFLite's weights as int8 in ONNX's layout, with their scales and one zero point. */
-export function signedWeights(w: ConvWeights, data: TensorData): QLinearWeights {
-  const { t, q, data: bytes, channels } = quantizedWeights(w, data);
+  const channels = w.dims[0] ?? 0;
   const perChannel = q.scale.length > 1;
   if (perChannel && (q.scale.length !== channels || q.quantizedDimension !== w.perm[0])) {
     throw new Error(`Weights "${t.name}" are not quantized per output channel`);
@@ -34,9 +29,9 @@ export function signedWeights(w: ConvWeights, data: TensorData): QLinearWeights 
     throw new Error(`Weights "${t.name}" have different zero points per channel`);
   }
   const signed =
-    bytes instanceof Uint8Array
-      ? toSignedWeights(bytes, [zeroPoint])
-      : { values: bytes, zeroPoints: [zeroPoint] };
+    data instanceof Uint8Array
+      ? toSignedWeights(data, [zeroPoint])
+      : { values: data, zeroPoints: [zeroPoint] };
   const count = perChannel ? channels : 0;
   return {
     values: permute(signed.values, t.shape, w.perm),
@@ -51,8 +46,13 @@ export function signedWeights(w: ConvWeights, data: TensorData): QLinearWeights 
  * where it fits int8, divided down to fit in the few channels where it does not.
  */
 export function symmetricWeights(w: ConvWeights, data: TensorData): QLinearWeights {
-  const { t, q, data: bytes, channels } = quantizedWeights(w, data);
-  const laid = permute(bytes, t.shape, w.perm);
+  const t = w.tensor;
+  const q = t.quantization;
+  if (!q || !(data instanceof Uint8Array || data instanceof Int8Array)) {
+    throw new Error(`int8 conversion needs quantized 8-bit weights, "${t.name}" are not`);
+  }
+  const channels = w.dims[0] ?? 0;
+  const laid = permute(data, t.shape, w.perm);
   const size = laid.length / channels;
   const perChannel = (values: readonly number[]) =>
     Array.from({ length: channels }, (_, c) => values[values.length > 1 ? c : 0] ?? 0);
