@@ -1,4 +1,5 @@
 import {
+  broadcastOperand,
   type ConvOptions,
   type ConvWeights,
   DataType,
@@ -6,10 +7,12 @@ import {
   ONNX_INPUT_NAME,
   ONNX_OUTPUT_NAME,
   type OptionsOf,
+  permute,
+  singleQuantization,
+  TO_NCHW,
+  TO_NHWC,
+  valueInfo,
 } from './graph-importer.js';
-import { broadcastOperand, permute, TO_NCHW, TO_NHWC } from './layout.js';
-import { valueInfo } from './onnx-graph.js';
-import { singleQuantization } from './quantization.js';
 import type { TfliteOperator, TfliteQuantization, TfliteTensor } from './tflite/reader.js';
 import { type Activation, TensorType, tensorTypeName } from './tflite/schema.js';
 

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { ModelPrecision } from '@imagerec/shared';
-import { FixedPointImporter } from './fixed-point-importer.js';
 import { FloatImporter } from './float-importer.js';
 import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './graph-importer.js';
 import { onnx } from './onnx-graph.js';
@@ -8,7 +7,7 @@ import { MS_DOMAIN, type QuantizedForm, QuantizedImporter } from './quantized-im
 import { readTfliteModel } from './tflite/reader.js';
 
 export { dequantize } from './float-importer.js';
-export { permute, tfPadding } from './layout.js';
+export { permute, tfPadding } from './graph-importer.js';
 export { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME };
 
 /** metadata_props key holding the SHA-256 of the .tflite the model was converted from. */
@@ -18,10 +17,11 @@ export const PRECISION_KEY = 'precision';
 
 const OPSET_VERSION = 13;
 
-/** The int8 graph's form of each integer precision but int8-exact (FixedPointImporter's). */
-const QUANTIZED_FORMS: Record<'int8' | 'int8-fast', QuantizedForm> = {
+/** The int8 graph's form of each integer precision. */
+const QUANTIZED_FORMS: Record<Exclude<ModelPrecision, 'fp32'>, QuantizedForm> = {
   int8: 'tflite-weights',
   'int8-fast': 'symmetric-weights',
+  'int8-exact': 'fixed-point',
 };
 const IR_VERSION = 8;
 
@@ -38,11 +38,9 @@ export function convertTfliteToOnnx(
   const [subgraph] = model.subgraphs;
   if (!subgraph) throw new Error('TFLite model has no subgraph');
   const quantized = precision !== 'fp32';
-  const importer = !quantized
-    ? new FloatImporter(model, subgraph)
-    : precision === 'int8-exact'
-      ? new FixedPointImporter(model, subgraph)
-      : new QuantizedImporter(model, subgraph, QUANTIZED_FORMS[precision]);
+  const importer = quantized
+    ? new QuantizedImporter(model, subgraph, QUANTIZED_FORMS[precision])
+    : new FloatImporter(model, subgraph);
   const graph = importer.build();
   const sourceSha256 = createHash('sha256').update(tflite).digest('hex');
   const opsetImport = [{ domain: '', version: OPSET_VERSION }];

@@ -101,9 +101,3 @@ export class OnnxGraph {
     return name;
   }
 }
-
-/** An ONNX graph input or output: its name, element type and dims (a string names a free dim). */
-export function valueInfo(name: string, elemType: number, dims: (number | string)[]) {
-  const dim = dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d }));
-  return { name, type: { tensorType: { elemType, shape: { dim } } } };
-}

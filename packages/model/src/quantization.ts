@@ -1,4 +1,3 @@
-import type { TfliteTensor } from './tflite/reader.js';
 import type { Activation } from './tflite/schema.js';
 
 // TFLite's uint8 arithmetic, as far as the int8 graph has to reproduce it: the quantized
@@ -133,15 +132,4 @@ export function fixedPointDivision(real: number): {
 export function biasScaleFits(biasScale: number, inputScale: number, weightScale: number): boolean {
   const expected = inputScale * weightScale;
   return Math.abs(biasScale - expected) <= 1e-6 * expected;
-}
-
-/** A tensor's one (per-tensor) quantization; undefined for a float tensor. */
-export function singleQuantization(t: TfliteTensor): QuantParams | undefined {
-  const q = t.quantization;
-  if (!q) return undefined;
-  const [scale, zeroPoint] = [q.scale[0], q.zeroPoint[0]];
-  if (q.scale.length !== 1 || scale === undefined || zeroPoint === undefined) {
-    throw new Error(`TFLite tensor "${t.name}" must have one quantization scale`);
-  }
-  return { scale, zeroPoint };
 }
