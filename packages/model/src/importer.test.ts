@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { convertTfliteToOnnx, readOnnxSourceSha256 } from './importer.js';
+import { convertTfliteToOnnx, readOnnxProvenance } from './importer.js';
 import { convModel, expectClose, firstOperator, ints, run } from './importer.test-helper.js';
 import { applyActivation, at, type Image } from './tflite/float-kernels.test-helper.js';
 import { BuiltinOperator } from './tflite/schema.js';
@@ -138,7 +138,7 @@ describe('convertTfliteToOnnx', () => {
       }),
     );
     const sha = createHash('sha256').update(tflite).digest('hex');
-    expect(readOnnxSourceSha256(convertTfliteToOnnx(tflite))).toBe(sha);
+    expect(readOnnxProvenance(convertTfliteToOnnx(tflite)).sourceSha256).toBe(sha);
   });
 
   describe('refuses what it does not support, naming it', () => {

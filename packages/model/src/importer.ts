@@ -80,8 +80,3 @@ export function readOnnxProvenance(onnxBytes: Uint8Array): {
   const meta = (key: string) => proto.metadataProps.find((p) => p.key === key)?.value ?? undefined;
   return { sourceSha256: meta(SOURCE_SHA256_KEY), precision: meta(PRECISION_KEY) };
 }
-
-/** The source checksum a converted model carries; undefined when it has none. */
-export function readOnnxSourceSha256(onnxBytes: Uint8Array): string | undefined {
-  return readOnnxProvenance(onnxBytes).sourceSha256;
-}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MODEL_PRECISIONS, MODEL_SPEC } from '@imagerec/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertTfliteToOnnx, readOnnxProvenance, readOnnxSourceSha256 } from './importer.js';
+import { convertTfliteToOnnx, readOnnxProvenance } from './importer.js';
 import { prepareModel } from './prepare-model.js';
 import { BuiltinOperator } from './tflite/schema.js';
 import { buildTfliteModel } from './tflite/tflite-builder.test-helper.js';
@@ -94,13 +94,17 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
       log: (m) => log.push(m),
     });
     expect(log.at(-1)).toMatch(/was converted from [0-9a-f]{12}, converted/);
-    expect(readOnnxSourceSha256(await readFile(onnxPath))).toBe(MODEL_SPEC.source.sha256);
+    expect(readOnnxProvenance(await readFile(onnxPath)).sourceSha256).toBe(
+      MODEL_SPEC.source.sha256,
+    );
   });
 
   it('converts again when the ONNX file is unreadable', async () => {
     const onnxPath = join(dir, MODEL_SPEC.onnxFiles.int8);
     await writeFile(onnxPath, 'garbage');
     await prepareModel({ dir, mirrorDir: sharedMirror, precision: 'int8' });
-    expect(readOnnxSourceSha256(await readFile(onnxPath))).toBe(MODEL_SPEC.source.sha256);
+    expect(readOnnxProvenance(await readFile(onnxPath)).sourceSha256).toBe(
+      MODEL_SPEC.source.sha256,
+    );
   });
 });

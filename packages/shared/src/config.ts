@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MODEL_PRECISIONS } from './model-spec.js';
-import { QueueName, relatedQueueName } from './queue.js';
+import { QueueName, relatedQueueName } from './queue/contract.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])

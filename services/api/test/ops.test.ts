@@ -184,7 +184,7 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
     const redis = createRedis(config.redis.url);
     const classify = new ClassifyQueue(redis, config.queue);
     await board.register(queueBoardPlugin, {
-      queues: [classify.queue],
+      queues: [classify.bull],
       authorize: async (_request, reply) => reply.status(401).send({ error: 'no key' }),
     });
     try {

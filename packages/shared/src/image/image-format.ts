@@ -1,4 +1,4 @@
-import type { ImageFormat } from '../queue.js';
+import type { ImageFormat } from '../queue/contract.js';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const BMP_DIB_HEADER_SIZES = new Set([12, 40, 52, 56, 64, 108, 124]);

@@ -1,14 +1,13 @@
 import sharp, { type Sharp } from 'sharp';
 import { AppError } from '../errors.js';
 import { MODEL_SPEC } from '../model-spec.js';
-import type { ImageFormat } from '../queue.js';
+import type { ImageFormat } from '../queue/contract.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
 import { downscaleRgb } from './downscale.js';
+import { detectFormat } from './image-format.js';
 
 // Every upload is decoded once: libvips' operation cache would only hold memory.
 sharp.cache(false);
-
-import { detectFormat } from './image-format.js';
 
 export interface PreparedImage {
   format: ImageFormat;

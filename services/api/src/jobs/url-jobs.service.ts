@@ -11,8 +11,9 @@ import {
 } from '@imagerec/shared';
 import { type Job, Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { JobService, SubmitOptions, SubmittedJob } from './job.service.js';
+import type { JobService } from './job.service.js';
 import type { JobView } from './job-view.js';
+import type { SubmitOptions, SubmittedJob } from './submission.js';
 import { cleanFilename } from './uploads.js';
 
 /** An image URL waiting for its download; its BullMQ id is the id of the job it becomes. */

@@ -1,7 +1,7 @@
 import { AppError, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
-import type { SubmittedJob } from '../jobs/job.service.js';
 import { isFinished } from '../jobs/job-view.js';
+import type { SubmittedJob } from '../jobs/submission.js';
 import { readUploads, statusUrl } from '../jobs/uploads.js';
 import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
 import { SESSION_SECURITY } from '../plugins/session.plugin.js';

@@ -107,7 +107,7 @@ export class WebhookService {
 
   async status(jobId: string): Promise<DeliveryView | null> {
     // State first, as for jobs: what is read after it is at least as far along.
-    const { queue } = this.deps.queue;
+    const queue = this.deps.queue.bull;
     const state = await queue.getJobState(jobId);
     const job = state === 'unknown' ? undefined : await queue.getJob(jobId);
     if (!job) return null;
@@ -129,7 +129,7 @@ export class WebhookService {
 
   /** An operator's retry of a dead-lettered delivery: a full series of attempts, same id. */
   async retry(jobId: string): Promise<DeliveryView> {
-    const job = await this.deps.queue.queue.getJob(jobId);
+    const job = await this.deps.queue.bull.getJob(jobId);
     if (!job) {
       const known = await this.deps.jobs.get(jobId, 1);
       throw new AppError(known ? 'NO_WEBHOOK' : 'JOB_NOT_FOUND');

@@ -1,6 +1,6 @@
-import { type JobsOptions, Queue } from 'bullmq';
+import type { JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { AppConfig } from './config.js';
+import { ProducerQueue } from './producer.js';
 
 export enum WebhookJobName {
   Deliver = 'deliver',
@@ -14,13 +14,18 @@ export interface WebhookJobData {
   requestId?: string;
 }
 
-export type WebhookBullQueue = Queue<WebhookJobData, unknown, WebhookJobName>;
+/** What the webhook producer reads of the settings (the config's `webhooks`). */
+export interface WebhookQueueSettings {
+  queueName: string;
+  attempts: number;
+  backoffMs: number;
+}
 
 /**
  * Exponential backoff from backoffMs over `attempts` tries; a delivery that fails them all stays
  * in the failed set (the dead letters) for a week, where an operator can retry it.
  */
-export const webhookJobOptions = (cfg: AppConfig['webhooks']): JobsOptions => ({
+export const webhookJobOptions = (cfg: WebhookQueueSettings): JobsOptions => ({
   attempts: cfg.attempts,
   backoff: { type: 'exponential', delay: cfg.backoffMs },
   removeOnComplete: { age: 24 * 3600, count: 100_000 },
@@ -28,14 +33,9 @@ export const webhookJobOptions = (cfg: AppConfig['webhooks']): JobsOptions => ({
 });
 
 /** The producer side of the webhook queue: the worker and the API add deliveries as jobs finish. */
-export class WebhookQueue {
-  readonly queue: WebhookBullQueue;
-
-  constructor(redis: Redis, cfg: AppConfig['webhooks']) {
-    this.queue = new Queue(cfg.queueName, {
-      connection: redis,
-      defaultJobOptions: webhookJobOptions(cfg),
-    });
+export class WebhookQueue extends ProducerQueue<WebhookJobData, unknown, WebhookJobName> {
+  constructor(redis: Redis, cfg: WebhookQueueSettings) {
+    super(redis, cfg.queueName, webhookJobOptions(cfg));
   }
 
   /**
@@ -44,17 +44,13 @@ export class WebhookQueue {
    */
   async enqueue(deliveries: WebhookJobData[]): Promise<void> {
     if (deliveries.length === 0) return;
-    await this.queue.addBulk(
+    await this.bull.addBulk(
       deliveries.map((data) => ({
         name: WebhookJobName.Deliver,
         data,
         opts: { jobId: data.jobId },
       })),
     );
-  }
-
-  close(): Promise<void> {
-    return this.queue.close();
   }
 }
 

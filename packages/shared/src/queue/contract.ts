@@ -43,7 +43,7 @@ export interface UploadInfo {
   format: ImageFormat;
 }
 
-/** Job payload. The 224x224 RGB pixels wait in Redis under `pixelsKey(queue, jobId)`, not in the job. */
+/** Job payload. The 224x224 RGB pixels wait in Redis (./payload.ts), not in the job. */
 export interface ClassifyJobData {
   upload: UploadInfo;
   /** Small WebP preview for the history page, base64. */
@@ -93,6 +93,3 @@ export interface ClassifyResult {
   /** Which worker process ran it (host:pid); shows how load spreads over workers. */
   processedBy: string;
 }
-
-/** Redis key under which the API leaves a job's preprocessed pixels. */
-export const pixelsKey = (queueName: string, jobId: string) => `${queueName}:pixels:${jobId}`;
