@@ -12,12 +12,12 @@ import {
   type PredictionRepository,
   PredictionStatus,
 } from '@imagerec/shared';
+import { filePart, multipartBody } from '@imagerec/test-support/multipart';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import { type Queue, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filePart, multipartBody } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR } from '../../../tests/support/test-config.js';
 import { buildApp } from '../src/app.js';
 import { type ApiHarness, startApi } from './support/api-harness.js';
 

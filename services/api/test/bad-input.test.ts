@@ -7,14 +7,15 @@ import {
   MODEL_SPEC,
   pixelsKey,
 } from '@imagerec/shared';
+import { filePart, multipartBody } from '@imagerec/test-support/multipart';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
+import { testConfig } from '@imagerec/test-support/test-config';
+import { uniqueImage } from '@imagerec/test-support/unique-image';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filePart, multipartBody } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
-import { uniqueImage } from '../../../tests/support/unique-image.js';
 import { buildApp } from '../src/app.js';
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;

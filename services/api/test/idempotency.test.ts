@@ -4,11 +4,11 @@ import {
   createRedis,
   modelInfo,
 } from '@imagerec/shared';
+import { type FilePart, multipartBody } from '@imagerec/test-support/multipart';
+import { uniqueImage } from '@imagerec/test-support/unique-image';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FilePart, multipartBody } from '../../../tests/support/multipart.js';
-import { uniqueImage } from '../../../tests/support/unique-image.js';
 import { type ApiHarness, startApi } from './support/api-harness.js';
 
 const TTL_S = 120;

@@ -8,12 +8,12 @@ import {
   MetricName,
   RefusalReason,
 } from '@imagerec/shared';
+import { filePart } from '@imagerec/test-support/multipart';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
+import { uniqueImage } from '@imagerec/test-support/unique-image';
 import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filePart } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR } from '../../../tests/support/test-config.js';
-import { uniqueImage } from '../../../tests/support/unique-image.js';
 import { queueBoardPlugin } from '../src/plugins/queue-board.plugin.js';
 import { type ApiHarness, startApi } from './support/api-harness.js';
 

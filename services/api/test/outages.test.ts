@@ -1,12 +1,12 @@
 import { type AppConfig, createRedis, PredictionRepository } from '@imagerec/shared';
+import { multipartBody } from '@imagerec/test-support/multipart';
+import { failedRecord } from '@imagerec/test-support/records';
+import { TcpProxy } from '@imagerec/test-support/tcp-proxy';
+import { testConfig } from '@imagerec/test-support/test-config';
+import { uniqueImage } from '@imagerec/test-support/unique-image';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { multipartBody } from '../../../tests/support/multipart.js';
-import { failedRecord } from '../../../tests/support/records.js';
-import { TcpProxy } from '../../../tests/support/tcp-proxy.js';
-import { testConfig } from '../../../tests/support/test-config.js';
-import { uniqueImage } from '../../../tests/support/unique-image.js';
 import { buildApp } from '../src/app.js';
 
 /** Retries `attempt` until it returns true or `timeoutMs` passes. */

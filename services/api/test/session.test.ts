@@ -1,8 +1,8 @@
 import { join } from 'node:path';
+import { filePart } from '@imagerec/test-support/multipart';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { filePart } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR } from '../../../tests/support/test-config.js';
 import { buildApp } from '../src/app.js';
 import { type ApiHarness, startApi } from './support/api-harness.js';
 

@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { MetricName, modelInfo, type PredictionRecord, PredictionStatus } from '@imagerec/shared';
-import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filePart } from '../../../tests/support/multipart.js';
-import { TestOrigin } from '../../../tests/support/outbound-origin.js';
-import { pollUntil } from '../../../tests/support/poll.js';
-import { IMAGES_DIR } from '../../../tests/support/test-config.js';
+import { filePart } from '@imagerec/test-support/multipart';
+import { TestOrigin } from '@imagerec/test-support/outbound-origin';
+import { pollUntil } from '@imagerec/test-support/poll';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import {
   freePort,
   newWebhookSecret,
   WebhookReceiver,
-} from '../../../tests/support/webhook-receiver.js';
+} from '@imagerec/test-support/webhook-receiver';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, startApi } from './support/api-harness.js';
 
 const ATTEMPTS = 4;

@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
 import { detectFormat } from './image-format.js';
 import { prepareUpload, thumbnailSize, toModelInput } from './preprocess.js';
 
-const IMAGES = fileURLToPath(new URL('../../../../../shared/images/', import.meta.url));
-const image = (name: string) => readFileSync(`${IMAGES}${name}`);
+const image = (name: string) => readFileSync(`${IMAGES_DIR}${name}`);
 const SIZE = 224;
 const PIXEL_BYTES = SIZE * SIZE * 3;
 const opts = { maxPixels: 40e6 };

@@ -5,10 +5,10 @@ import {
   createRedis,
   PredictionRepository,
 } from '@imagerec/shared';
+import { multipartBody } from '@imagerec/test-support/multipart';
+import { testConfig } from '@imagerec/test-support/test-config';
 import { Queue } from 'bullmq';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { multipartBody } from '../../../../tests/support/multipart.js';
-import { testConfig } from '../../../../tests/support/test-config.js';
 import { buildApp } from '../../src/app.js';
 
 /** A built API on a config of its own (own queue, own database), and what a test reads beside it. */
