@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import { filePart } from '@imagerec/test-support/multipart';
 import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { type ApiHarness, startApi } from './support/api-harness.js';
+import { useApi } from './support/api-harness.js';
 
 const KEY = 'browser-secret-0123456789';
 const SECRET = 'session-secret-0123456789abcdef0123456789';
@@ -28,18 +28,12 @@ const form = (fields: Record<string, string>) => ({
 });
 
 describe('API component: the history page signed in with a key (session cookie, CSRF)', () => {
-  let api: ApiHarness;
-  beforeAll(async () => {
-    api = await startApi({
-      API_KEYS: `browser:${KEY}`,
-      SESSION_SECRET: SECRET,
-      SESSION_TTL_S: String(TTL_S),
-      RATE_LIMIT_MAX: '0',
-      TRUST_PROXY: '127.0.0.1',
-    });
-  });
-  afterAll(async () => {
-    await api?.close();
+  const api = useApi({
+    API_KEYS: `browser:${KEY}`,
+    SESSION_SECRET: SECRET,
+    SESSION_TTL_S: String(TTL_S),
+    RATE_LIMIT_MAX: '0',
+    TRUST_PROXY: '127.0.0.1',
   });
   afterEach(() => {
     vi.useRealTimers();
