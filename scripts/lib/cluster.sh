@@ -3,11 +3,9 @@
 # registry, for scripts/test-k8s. Adapted from ../shared/k8s-probe (see its README for the facts
 # behind each step). Kubernetes from the Go module proxy, etcd and CNI plugins from Debian
 # packages (unpacked, not installed), Debian's containerd and runc, CoreDNS, KEDA's operator and
-# metrics adapter as processes beside the control plane, helm and kubeconform.
-#   cluster.sh tools     # helm, kubeconform and their offline schemas (k8s core + KEDA's CRDs)
-#   cluster.sh build     # tools, then every binary and image the cluster needs; skipped where built
+# metrics adapter as processes beside the control plane; helm and kubeconform from chart-tools.sh.
+#   cluster.sh build     # chart-tools.sh's tools, then every binary and image the cluster needs; skipped where built
 #   cluster.sh up        # control plane, containerd, kubelet, kube-proxy, CoreDNS, KEDA; waits for Ready
-#   cluster.sh helm ARGS | kubeconform FILES   # the tools, without a cluster
 #   cluster.sh down      # stops every process by pid, unmounts, removes cgroups and the netns
 #   cluster.sh wipe      # down, then the cluster's state (etcd, pki), not the binaries
 #   cluster.sh k ARGS    # kubectl;   cluster.sh x CMD  # CMD inside the cluster's network namespace
@@ -15,23 +13,18 @@
 # version, so a CI run on a warm machine reuses them and a version bump builds anew. The cluster
 # runs in its own network namespace whose only link is a veth to nowhere (node IP 10.250.0.2):
 # no packet leaves the machine, the host's ports and iptables are untouched.
-# Needs: root, Debian 12, go >= 1.26 (KEDA 2.21), gcc, containerd + runc (Debian, installed here
-# if missing), iptables, openssl, util-linux, python3-venv.
+# Needs: root, Debian 12, go >= 1.26 (KEDA 2.21), gcc, containerd + runc (Debian, from
+# scripts/setup), iptables, openssl, util-linux, python3-venv.
 set -euo pipefail
-P="${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imagerec-k8s}"
-K8S_VERSION=v1.34.4 HELM_VERSION=v3.22.0 KUBECONFORM_VERSION=v0.8.0 COREDNS_VERSION=v1.14.7
-KEDA_VERSION=v2.21.0 KUBERNETES_VALIDATE_VERSION=1.37.0
+# P, the Kubernetes, helm, kubeconform and KEDA versions, their paths, ts, log and go_build.
+source "$(dirname "${BASH_SOURCE[0]}")/chart-tools.sh"
+COREDNS_VERSION=v1.14.7
 NODE=imagerec-node NODE_IP=10.250.0.2 POD_CIDR=10.244.0.0/16 SVC_CIDR=10.96.0.0/16 DNS_IP=10.96.0.10
-K8S_BIN=$P/versions/k8s-$K8S_VERSION HELM_BIN=$P/versions/helm-$HELM_VERSION
-KUBECONFORM_BIN=$P/versions/kubeconform-$KUBECONFORM_VERSION COREDNS_BIN=$P/versions/coredns-$COREDNS_VERSION
+K8S_BIN=$P/versions/k8s-$K8S_VERSION COREDNS_BIN=$P/versions/coredns-$COREDNS_VERSION
 KEDA_BIN=$P/versions/keda-$KEDA_VERSION IMG=$P/versions/images-$K8S_VERSION-coredns-$COREDNS_VERSION
 STATE=$P/state RUN=$P/run PKI=$P/pki LOG=$P/logs ETC=$P/etc
 NS=$RUN/netns CTR="ctr -a $RUN/containerd.sock -n k8s.io"
-GOMODCACHE="$(go env GOMODCACHE)"
-KEDA_SRC=$GOMODCACHE/github.com/kedacore/keda/v2@${KEDA_VERSION}
 export PATH=$K8S_BIN:$HELM_BIN:$KUBECONFORM_BIN:$KEDA_BIN:$PATH
-ts() { date +%s; }
-log() { echo "[cluster.sh $(date +%T)] $*"; }
 x() { nsenter --net="$NS" "$@"; }
 k() { x env KUBECONFIG="$PKI/admin.kubeconfig" "$K8S_BIN/kubectl" "$@"; }
 # wait_for WHAT SECONDS CMD...: until CMD succeeds; fails naming WHAT (and the logs) after SECONDS.
@@ -93,27 +86,11 @@ EOF
   done
 )
 
-# go_build OUT_DIR NAME VERSION BUILD...: runs BUILD unless OUT_DIR/NAME exists; prints the time.
-go_build() {
-  local dir=$1 name=$2 t; shift 2
-  [ -x "$dir/$name" ] && return 0
-  mkdir -p "$dir"; t=$(ts); "$@"; log "built $name: $(( $(ts)-t ))s"
-}
-
-# helm, kubeconform and the offline schemas: what scripts/check-deploy needs, no cluster.
-tools() {
-  go_build "$HELM_BIN" helm env GOBIN="$HELM_BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  go_build "$KUBECONFORM_BIN" kubeconform env GOBIN="$KUBECONFORM_BIN" go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
-  schemas
-}
-
 build() {
   local t0; t0=$(ts)
   mkdir -p "$P/debs"
-  missing=(); command -v containerd >/dev/null || missing+=(containerd); command -v runc >/dev/null || missing+=(runc)
-  if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
+  command -v containerd >/dev/null && command -v runc >/dev/null ||
+    { log "containerd and runc are missing: scripts/setup installs them"; return 1; }
   # etcd 3.4 and the CNI plugins from Debian's packages, unpacked, not installed.
   if [ ! -x "$K8S_BIN/etcd" ]; then
     mkdir -p "$K8S_BIN" "$P/cni/bin"
@@ -390,53 +367,6 @@ EOF
   wait_for "KEDA's metrics adapter serving" 180 k get --raw /apis/external.metrics.k8s.io/v1beta1
 }
 
-SCHEMA_V=${K8S_VERSION#v}; SCHEMA_V=${SCHEMA_V%.*}.0
-schemas() { # offline schemas: k8s core from PyPI kubernetes-validate, KEDA's CRDs converted from its module
-  local KV V=$SCHEMA_V
-  if [ ! -f "$P/schemas/k8s/v$V/deployment-apps-v1.json" ] || [ ! -f "$P/schemas/crds/scaledobject_v1alpha1.json" ]; then
-    [ -x "$P/venv/bin/python" ] || { python3 -m venv "$P/venv"; "$P/venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" pyyaml; }
-    KV=$("$P/venv/bin/python" -c 'import kubernetes_validate,os;print(os.path.dirname(kubernetes_validate.__file__))')/kubernetes-json-schema
-    mkdir -p "$P/schemas/k8s/v$V" "$P/schemas/crds"
-    "$P/venv/bin/python" - "$KV/v$V-local-strict" "$P/schemas/k8s/v$V" <<'EOF'
-import json, os, sys   # drop the https $id and make $refs file-relative, else kubeconform goes online
-src, dst = sys.argv[1:]
-for f in os.listdir(src):
-    s = json.load(open(os.path.join(src, f))); s.pop("$id", None)
-    open(os.path.join(dst, f), "w").write(json.dumps(s).replace('"/api/_definitions.json#', '"_definitions.json#'))
-EOF
-    [ -d "$KEDA_SRC" ] || go mod download "github.com/kedacore/keda/v2@$KEDA_VERSION"
-    [ -d "$GOMODCACHE/github.com/yannh/kubeconform@$KUBECONFORM_VERSION" ] || go mod download "github.com/yannh/kubeconform@$KUBECONFORM_VERSION"
-    (cd "$P/schemas/crds" && FILENAME_FORMAT='{kind}_{version}' "$P/venv/bin/python" \
-       "$GOMODCACHE/github.com/yannh/kubeconform@$KUBECONFORM_VERSION/scripts/openapi2jsonschema.py" \
-       "$KEDA_SRC"/config/crd/bases/*.yaml >/dev/null)
-  fi
-  log "schemas for kubeconform: $P/schemas"
-}
-
-# values-keys FILE: the chart's values as dotted keys, down to what README.md documents as one.
-values_keys() {
-  "$P/venv/bin/python" - "$1" <<'EOF'
-import sys, yaml
-def walk(prefix, node, parent):
-    for key, value in node.items():
-        path = f"{prefix}{key}"
-        # resources, config and each image are documented whole
-        whole = key in ("resources", "config") or parent == "image" or (key == "image" and prefix)
-        if isinstance(value, dict) and value and not whole:
-            walk(path + ".", value, key)
-        else:
-            print(path)
-walk("", yaml.safe_load(open(sys.argv[1])), "")
-EOF
-}
-
-# kubeconform FILES...: strict, offline, against this Kubernetes version's schemas and KEDA's CRDs.
-kubeconform_() {
-  "$KUBECONFORM_BIN/kubeconform" -strict -summary -kubernetes-version "$SCHEMA_V" \
-    -schema-location "$P/schemas/k8s/{{.NormalizedKubernetesVersion}}/{{.ResourceKind}}{{.KindSuffix}}.json" \
-    -schema-location "$P/schemas/crds/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json" "$@"
-}
-
 down() {
   local n t p
   for n in keda-adapter keda-operator kube-proxy kubelet; do
@@ -472,13 +402,8 @@ leftovers() {
 }
 
 case ${1:-} in
-  tools) tools ;;
   build) build ;;
   up) up ;;
-  helm) shift; "$HELM_BIN/helm" "$@" ;;
-  kubeconform) shift; kubeconform_ "$@" ;;
-  values-keys) values_keys "$2" ;;
-  version) echo "$K8S_VERSION" ;;
   down) down ;;
   wipe) down; rm -rf "$STATE" "$RUN" "$PKI" "$LOG" "$ETC" ;;
   leftovers) leftovers ;;
@@ -486,5 +411,5 @@ case ${1:-} in
   paths) echo "P=$P PKI=$PKI NS=$NS LOG=$LOG STATE=$STATE BIN=$K8S_BIN:$HELM_BIN:$KUBECONFORM_BIN" ;;
   k) shift; k "$@" ;;
   x) shift; x env KUBECONFIG="$PKI/admin.kubeconfig" PATH="$PATH" "$@" ;;
-  *) echo "usage: $0 tools|build|up|helm ARGS|kubeconform FILES|values-keys FILE|version|down|wipe|leftovers|load-image TAR|paths|k ARGS|x CMD"; exit 2 ;;
+  *) echo "usage: $0 build|up|down|wipe|leftovers|load-image TAR|paths|k ARGS|x CMD"; exit 2 ;;
 esac
