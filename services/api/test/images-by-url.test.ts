@@ -11,7 +11,7 @@ import {
 } from '@imagerec/test-support/webhook-receiver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useApi } from './support/api-harness.js';
-import { cachedImage, jobViews } from './support/jobs.js';
+import { cachedImage, jobViews, outboundEnv } from './support/outbound-jobs.js';
 
 const secret = newWebhookSecret();
 
@@ -38,13 +38,7 @@ describe('images by URL', () => {
   });
 
   const harness = useApi(() =>
-    testConfig({
-      WEBHOOK_SECRET: secret,
-      OUTBOUND_TIMEOUT_MS: '1500',
-      OUTBOUND_ALLOWED_HOSTS: [steady.port, origin.port, downPort]
-        .map((port) => `127.0.0.1:${port}`)
-        .join(','),
-    }),
+    testConfig(outboundEnv(secret, [steady.port, origin.port, downPort])),
   );
   const { getJob, pollJob } = jobViews(harness);
   const submitUrls = (body: object) =>

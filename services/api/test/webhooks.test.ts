@@ -10,7 +10,7 @@ import {
 } from '@imagerec/test-support/webhook-receiver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useApi } from './support/api-harness.js';
-import { cachedImage, jobViews } from './support/jobs.js';
+import { cachedImage, jobViews, outboundEnv } from './support/outbound-jobs.js';
 
 const ATTEMPTS = 4;
 const secret = newWebhookSecret();
@@ -36,13 +36,9 @@ describe('webhooks', () => {
 
   const harness = useApi(() =>
     testConfig({
-      WEBHOOK_SECRET: secret,
+      ...outboundEnv(secret, [flaky.port, steady.port, downPort]),
       WEBHOOK_ATTEMPTS: String(ATTEMPTS),
       WEBHOOK_BACKOFF_MS: '100',
-      OUTBOUND_TIMEOUT_MS: '1500',
-      OUTBOUND_ALLOWED_HOSTS: [flaky.port, steady.port, downPort]
-        .map((port) => `127.0.0.1:${port}`)
-        .join(','),
     }),
   );
   const { pollJob } = jobViews(harness);

@@ -33,6 +33,13 @@ export async function cachedImage(harness: ApiHarness, n: number) {
   return bytes;
 }
 
+/** The API's settings for webhooks signed with `secret` and outbound calls to loopback `ports` only. */
+export const outboundEnv = (secret: string, ports: number[]) => ({
+  WEBHOOK_SECRET: secret,
+  OUTBOUND_TIMEOUT_MS: '1500',
+  OUTBOUND_ALLOWED_HOSTS: ports.map((port) => `127.0.0.1:${port}`).join(','),
+});
+
 /** GET /v1/jobs/:id, and polling it until `done` holds. */
 export function jobViews(harness: ApiHarness) {
   const getJob = async (id: string) => (await harness.app.inject(`/v1/jobs/${id}`)).json();
