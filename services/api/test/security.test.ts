@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { filePart, multipartBody } from '@imagerec/test-support/multipart';
 import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import type { FastifyInstance } from 'fastify';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { buildApp } from '../src/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { startApi, useApi } from './support/api-harness.js';
 
 const KEY = 'ci-secret-0123456789abcdef';
@@ -85,10 +84,10 @@ describe('API component: API keys, rate limits, security headers', () => {
   describe('rate limits', () => {
     it('answers 429 with Retry-After past the limit, per key, shared by every replica', async () => {
       const env = { API_KEYS: `a:${KEY},b:${OTHER_KEY}`, RATE_LIMIT_MAX: '4' };
-      const { app: first } = await startApi(env);
+      const api = await startApi(env);
+      const first = api.app;
       // The second replica shares the first's queue, so the same Redis keys.
-      const second = await buildApp({ ...first.config, api: { ...first.config.api, port: 1 } });
-      onTestFinished(() => second.close());
+      const second = await api.replica((c) => ({ ...c, api: { ...c.api, port: 1 } }));
       const codes = [];
       for (let i = 0; i < 5; i++) {
         const app = i % 2 === 0 ? first : second;

@@ -1,17 +1,15 @@
 import { join } from 'node:path';
-import type { AppConfig, ClassifyJobData, ClassifyResult } from '@imagerec/shared';
+import type { ClassifyJobData, ClassifyResult } from '@imagerec/shared';
 import { filePart, multipartBody } from '@imagerec/test-support/multipart';
 import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
 import { type ApiHarness, useApi } from './support/api-harness.js';
 
 const cat = filePart(join(IMAGES_DIR, 'cat.png'));
 
 describe('API component: the upload contract, its refusals and its OpenAPI document', () => {
-  let config: AppConfig;
   let app: FastifyInstance;
   let queue: Queue<ClassifyJobData, ClassifyResult>;
   const harness = useApi({ MAX_UPLOAD_BYTES: String(2 * 1024 * 1024), MAX_FILES: '3' });
@@ -19,7 +17,7 @@ describe('API component: the upload contract, its refusals and its OpenAPI docum
   const queued = () => queue.getJobCountByTypes('waiting', 'prioritized', 'active', 'delayed');
 
   beforeAll(() => {
-    ({ config, app, queue } = harness);
+    ({ app, queue } = harness);
   });
 
   it.each([
@@ -68,10 +66,9 @@ describe('API component: the upload contract, its refusals and its OpenAPI docum
   });
 
   it('refuses an image over the pixel limit without decoding it', async () => {
-    const small = await buildApp({ ...config, api: { ...config.api, maxPixels: 1000 } });
+    const small = await harness.replica((c) => ({ ...c, api: { ...c.api, maxPixels: 1000 } }));
     const body = await multipartBody([cat]);
     const res = await small.inject({ method: 'POST', url: '/v1/jobs', ...body });
-    await small.close();
     expect(res.statusCode).toBe(422);
     expect(res.json()).toMatchObject({ error: { code: 'TOO_MANY_PIXELS' } });
   });

@@ -25,6 +25,11 @@ export interface ApiHarness {
     headers?: Record<string, string>,
     fields?: Record<string, string>,
   ): Promise<LightMyRequestResponse>;
+  /**
+   * Another API on this one's queue and database (a second replica, or one setting changed),
+   * closed when the calling test finishes.
+   */
+  replica(change?: (config: AppConfig) => AppConfig): Promise<FastifyInstance>;
 }
 
 /**
@@ -53,6 +58,11 @@ async function openApi(setup: ApiSetup): Promise<ApiHarness & { close(): Promise
         payload: body.payload,
         headers: { ...body.headers, ...headers },
       });
+    },
+    async replica(change = (same) => same) {
+      const other = await buildApp(change(config));
+      onTestFinished(() => other.close());
+      return other;
     },
     // Closes the API and removes its queue and database.
     async close() {
@@ -93,6 +103,7 @@ export function useApi(setup: ApiSetup = {}): ApiHarness {
       return current().repository;
     },
     post: (...args) => current().post(...args),
+    replica: (change) => current().replica(change),
   };
 }
 
