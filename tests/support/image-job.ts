@@ -7,7 +7,7 @@ import {
   type NewClassifyJob,
   prepareUpload,
 } from '@imagerec/shared';
-import { IMAGES_DIR } from './test-config.js';
+import { IMAGES_DIR } from './shared-files.js';
 
 const uploads = new Map<string, Promise<Omit<NewClassifyJob, 'id'>>>();
 

@@ -2,15 +2,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MODEL_PRECISIONS, MODEL_SPEC } from '@imagerec/shared';
+import { SHARED_MODELS_DIR as sharedMirror } from '@imagerec/test-support/shared-files';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertTfliteToOnnx, readOnnxProvenance } from './importer.js';
 import { prepareModel } from './prepare-model.js';
 import { BuiltinOperator } from './tflite/schema.js';
 import { buildTfliteModel } from './tflite/tflite-builder.test-helper.js';
-
-const sharedMirror = fileURLToPath(new URL('../../../../shared/models', import.meta.url));
 
 describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
   let dir: string;

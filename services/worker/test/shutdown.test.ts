@@ -9,10 +9,10 @@ import {
   PredictionRepository,
   PredictionStatus,
 } from '@imagerec/shared';
+import { imageJob } from '@imagerec/test-support/image-job';
+import { testConfig } from '@imagerec/test-support/test-config';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imageJob } from '../../../tests/support/image-job.js';
-import { testConfig } from '../../../tests/support/test-config.js';
 import { createWorkerService } from '../src/worker.service.js';
 
 // The built worker, as scripts/up and the containers run it (scripts/test builds first).

@@ -7,11 +7,11 @@ import {
   PredictionRepository,
   PredictionStatus,
 } from '@imagerec/shared';
+import { imageJob } from '@imagerec/test-support/image-job';
+import { testConfig } from '@imagerec/test-support/test-config';
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { imageJob } from '../../../tests/support/image-job.js';
-import { testConfig } from '../../../tests/support/test-config.js';
 import {
   createWorkerService,
   type WorkerService,
