@@ -381,7 +381,7 @@ describe('API component: bad input, row by row, then a good request', () => {
       width: 50 - (format === 'gif' ? 10 : 0),
     });
     const pixels = await redis.getBuffer(pixelsKey(config.queue.name, id));
-    expect(pixels?.length).toBe(MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3);
+    expect(pixels?.length).toBe(MODEL_SPEC.inputBytes);
   });
 
   it('turns an EXIF-rotated JPEG upright before the model sees it', async () => {

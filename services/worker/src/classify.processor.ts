@@ -61,8 +61,6 @@ type BatchOutcome =
   | { kind: 'malformed'; bytes: number }
   | { kind: 'expired'; lateMs: number };
 
-const INPUT_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
-
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Mirrors BullMQ's own retry decision (Job.shouldRetryJob). */
@@ -110,7 +108,7 @@ export class ClassifyProcessor {
         }
         case 'malformed':
           throw new UnrecoverableError(
-            `The preprocessed image has ${outcome.bytes} bytes instead of ${INPUT_BYTES}`,
+            `The preprocessed image has ${outcome.bytes} bytes instead of ${MODEL_SPEC.inputBytes}`,
           );
         case 'expired':
           // Nobody waits for this answer any more: no compute spent on it, and it fails for good.
@@ -157,7 +155,7 @@ export class ClassifyProcessor {
       const bytes = pixels[index];
       const { deadline } = item.data;
       if (!bytes) outcomes[index] = { kind: 'missing' };
-      else if (bytes.length !== INPUT_BYTES) {
+      else if (bytes.length !== MODEL_SPEC.inputBytes) {
         outcomes[index] = { kind: 'malformed', bytes: bytes.length };
       } else if (deadline !== undefined && startedAt > deadline) {
         outcomes[index] = { kind: 'expired', lateMs: startedAt - deadline };

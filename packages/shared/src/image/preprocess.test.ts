@@ -4,15 +4,16 @@ import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_PIXELS } from '../config.js';
 import { AppError } from '../errors.js';
+import { MODEL_SPEC } from '../model-spec.js';
 import { detectFormat } from './image-format.js';
 import { prepareUpload, thumbnailSize, toModelInput } from './preprocess.js';
 
 const IMAGES = fileURLToPath(new URL('../../../../../shared/images/', import.meta.url));
 const image = (name: string) => readFileSync(`${IMAGES}${name}`);
-const SIZE = 224;
-const PIXEL_BYTES = SIZE * SIZE * 3;
-const opts = { maxPixels: 40e6 };
+const SIZE = MODEL_SPEC.inputSize;
+const opts = { maxPixels: DEFAULT_MAX_PIXELS };
 
 type Rgb = [number, number, number];
 type Rgba = [number, number, number, number];
@@ -146,7 +147,7 @@ describe('prepareUpload', () => {
     const reference = await prepareUpload(await gradient(64, 48).png().toBuffer(), opts);
     const result = await prepareUpload(await encode(gradient(64, 48)).toBuffer(), opts);
     expect(result).toMatchObject({ format, width: 64, height: 48 });
-    expect(result.pixels).toHaveLength(PIXEL_BYTES);
+    expect(result.pixels).toHaveLength(MODEL_SPEC.inputBytes);
     expect(meanAbsDiff(result.pixels, reference.pixels)).toBeLessThan(8);
   });
 
@@ -154,7 +155,7 @@ describe('prepareUpload', () => {
     const bmp = await prepareUpload(image('cat.bmp'), opts);
     const png = await prepareUpload(image('cat.png'), opts);
     expect(bmp).toMatchObject({ format: 'bmp', width: 512, height: 341 });
-    expect(bmp.pixels).toHaveLength(PIXEL_BYTES);
+    expect(bmp.pixels).toHaveLength(MODEL_SPEC.inputBytes);
     expect(meanAbsDiff(bmp.pixels, png.pixels)).toBeLessThan(0.5);
   });
 
@@ -234,7 +235,7 @@ describe('prepareUpload', () => {
     const meta = await sharp(file).metadata();
     expect(meta.channels).toBe(1);
     const { pixels } = await prepareUpload(file, opts);
-    expect(pixels).toHaveLength(PIXEL_BYTES);
+    expect(pixels).toHaveLength(MODEL_SPEC.inputBytes);
     let unequal = 0;
     const levels = new Set<number>();
     for (let i = 0; i < pixels.length; i += 3) {

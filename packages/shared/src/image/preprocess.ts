@@ -1,14 +1,14 @@
 import sharp, { type Sharp } from 'sharp';
+import { DEFAULT_MAX_PIXELS } from '../config.js';
 import { AppError } from '../errors.js';
 import { MODEL_SPEC } from '../model-spec.js';
-import type { ImageFormat } from '../queue.js';
+import { IMAGE_FORMATS, type ImageFormat } from '../queue.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
 import { downscaleRgb } from './downscale.js';
+import { detectFormat, IMAGE_FORMAT_NAMES } from './image-format.js';
 
 // Every upload is decoded once: libvips' operation cache would only hold memory.
 sharp.cache(false);
-
-import { detectFormat } from './image-format.js';
 
 export interface PreparedImage {
   format: ImageFormat;
@@ -26,7 +26,6 @@ export interface PrepareOptions {
   thumbnailSize?: number;
 }
 
-const DEFAULT_MAX_PIXELS = 40_000_000;
 const DEFAULT_THUMBNAIL_SIZE = 128;
 const WHITE = { r: 255, g: 255, b: 255 };
 /**
@@ -51,7 +50,7 @@ function firstLine(err: unknown): string {
 function undecodable(format: ImageFormat, err: unknown): AppError {
   return new AppError(
     'UNDECODABLE_IMAGE',
-    `The ${format.toUpperCase()} image could not be decoded: ${firstLine(err)}`,
+    `The ${IMAGE_FORMATS[format]} image could not be decoded: ${firstLine(err)}`,
     { cause: err },
   );
 }
@@ -78,10 +77,7 @@ async function readHeader(buf: Buffer, format: ImageFormat) {
 async function check(buf: Buffer, maxPixels: number): Promise<CheckedImage> {
   const format = detectFormat(buf);
   if (!format) {
-    throw new AppError(
-      'UNSUPPORTED_FORMAT',
-      'The file is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or BMP image',
-    );
+    throw new AppError('UNSUPPORTED_FORMAT', `The file is not a ${IMAGE_FORMAT_NAMES} image`);
   }
   const limitInputPixels = Math.max(1, Math.floor(maxPixels));
   if (format === 'bmp') {

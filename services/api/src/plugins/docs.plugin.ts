@@ -1,6 +1,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { OPEN_PATHS } from '@imagerec/shared';
+import { IMAGE_FORMATS, OPEN_PATHS } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { errorSchema } from '../schemas/common.schema.js';
@@ -10,15 +10,7 @@ import { SESSION_SECURITY, SESSION_SECURITY_SCHEME } from './session.plugin.js';
 const DOCS_PATH = '/docs';
 
 /** The media types an upload's `image` part may have (the bytes decide; this guides clients). */
-const IMAGE_MEDIA_TYPES = [
-  'image/jpeg',
-  'image/png',
-  'image/webp',
-  'image/gif',
-  'image/tiff',
-  'image/avif',
-  'image/bmp',
-];
+const IMAGE_MEDIA_TYPES = Object.keys(IMAGE_FORMATS).map((format) => `image/${format}`);
 
 interface Operation {
   requestBody?: {

@@ -1,4 +1,4 @@
-import { AppError, JobPriority } from '@imagerec/shared';
+import { AppError, IMAGE_FORMATS, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import type { SubmittedJob } from '../jobs/job.service.js';
 import { isFinished } from '../jobs/job-view.js';
@@ -42,7 +42,7 @@ export async function jobsRoutes(app: FastifyInstance) {
           content: {
             'multipart/form-data': {
               schema: imageUploadBody(
-                'One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP)',
+                `One or more image files (${Object.values(IMAGE_FORMATS).join(', ')})`,
                 api.maxFiles,
                 callbackUrlField,
               ),
