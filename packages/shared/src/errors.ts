@@ -72,3 +72,6 @@ export class AppError extends Error {
     this.retryAfterS = 'retryAfterS' in entry ? entry.retryAfterS : undefined;
   }
 }
+
+/** What went wrong, in one string, whatever was thrown: an Error's message, anything else as text. */
+export const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));

@@ -2,6 +2,7 @@ import {
   type ClassifyJobData,
   type ClassifyResult,
   deliveriesOf,
+  errorMessage,
   EXPIRED_REASON,
   MetricLabel,
   MODEL_SPEC,
@@ -60,8 +61,6 @@ type BatchOutcome =
   | { kind: 'missing' }
   | { kind: 'malformed'; bytes: number }
   | { kind: 'expired'; lateMs: number };
-
-const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Mirrors BullMQ's own retry decision (Job.shouldRetryJob). */
 const isFinalFailure = (job: ClassifyJob, err: unknown) =>
@@ -216,7 +215,9 @@ export class ClassifyProcessor {
     try {
       await (metrics ? metrics.time(metrics.mongoWriteDuration, write) : write());
     } catch (err) {
-      throw new Error(`Storing ${items.length} results failed: ${messageOf(err)}`, { cause: err });
+      throw new Error(`Storing ${items.length} results failed: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     // Before the jobs complete: a fault here retries the batch, so no webhook is lost.
     await this.opts.webhooks?.enqueue(deliveriesOf(items));
@@ -236,7 +237,7 @@ export class ClassifyProcessor {
           ...this.baseRecord(jobId, data, new Date()),
           status: PredictionStatus.Failed,
           processedBy: this.opts.processedBy,
-          error: messageOf(err),
+          error: errorMessage(err),
         },
       ]);
     } catch (storeErr) {

@@ -1,6 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import { DEFAULT_MAX_PIXELS } from '../config.js';
-import { AppError } from '../errors.js';
+import { AppError, errorMessage } from '../errors.js';
 import { MODEL_SPEC } from '../model-spec.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../queue.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
@@ -44,7 +44,7 @@ interface CheckedImage {
 }
 
 function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]?.trim() ?? '';
+  return errorMessage(err).split('\n')[0]?.trim() ?? '';
 }
 
 function undecodable(format: ImageFormat, err: unknown): AppError {
