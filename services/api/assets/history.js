@@ -1,5 +1,6 @@
 // The history page's one script: jobs shown as pending are long-polled on the JSON API
-// and filled in when they finish, without reloading the page.
+// and filled in when they finish, without reloading the page, from the markup the server
+// sends in the page's <template id="outcome-..."> elements (views/history.page.ts).
 
 const LONG_POLL_MS = 20000;
 const RETRY_MS = 3000;
@@ -7,36 +8,34 @@ const FINISHED = new Set(['completed', 'failed']);
 
 const percent = (score) => `${(score * 100).toFixed(1)}%`;
 
-function element(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
+const template = (status) => document.getElementById(`outcome-${status}`).content.cloneNode(true);
 
-// The same markup the server renders for a finished row (views/history.page.ts).
 function outcomeOf(view) {
-  if (view.status === 'failed') return [element('p', 'error', view.error || 'failed')];
+  if (view.status === 'failed') {
+    const failed = template('failed');
+    failed.querySelector('.error').textContent = view.error || 'failed';
+    return failed;
+  }
   const [top, ...rest] = view.predictions || [];
-  if (!top) return [];
-  const line = element('p', 'top');
-  const meter = element('meter', '', percent(top.score));
-  meter.min = 0;
-  meter.max = 1;
+  if (!top) return '';
+  const outcome = template('completed');
+  outcome.querySelector('.label').textContent = top.label;
+  const meter = outcome.querySelector('meter');
   meter.value = top.score;
-  const bar = element('span', 'bar');
-  bar.append(meter, element('span', 'score', percent(top.score)));
-  line.append(element('span', 'label', top.label), bar);
+  meter.textContent = percent(top.score);
+  outcome.querySelector('.score').textContent = percent(top.score);
   const others = rest
     .slice(0, 2)
     .map((p) => `${p.label} ${percent(p.score)}`)
     .join(', ');
-  return others ? [line, element('p', 'others', others)] : [line];
+  if (others) outcome.querySelector('.others').textContent = others;
+  else outcome.querySelector('.others').remove();
+  return outcome;
 }
 
 function fill(item, view) {
   item.dataset.status = view.status;
-  item.querySelector('.outcome').replaceChildren(...outcomeOf(view));
+  item.querySelector('.outcome').replaceChildren(outcomeOf(view));
   const latency = `${Math.round(view.timings.totalMs)} ms${view.cached ? ' (cached)' : ''}`;
   item.querySelector('.latency').textContent = latency;
 }

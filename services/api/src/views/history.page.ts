@@ -23,17 +23,35 @@ const thumbnail = (base64: string | undefined) =>
 const timeOf = (date: Date) =>
   `<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 19).replace('T', ' ')}</time>`;
 
-/** The top label with its score as a bar, then the runners-up; the page's script builds the same. */
+/**
+ * A finished row's outcome, written once: the server fills it in for the rows it renders, and
+ * for rows still pending it sends the same markup empty, in <template>s the page's script clones
+ * when their jobs finish (OUTCOME_TEMPLATES). Every argument is HTML, escaped by the caller.
+ */
+const failure = (error: string) => `<p class="error">${error}</p>`;
+const topPrediction = (label: string, value: string, score: string, others?: string) =>
+  `<p class="top"><span class="label">${label}</span><span class="bar"><meter min="0" max="1" value="${value}">${score}</meter><span class="score">${score}</span></span></p>${others === undefined ? '' : `<p class="others">${others}</p>`}`;
+
+/** The top label with its score as a bar, then the runners-up. */
 const outcome = (r: PredictionRecord) => {
-  if (r.error) return `<p class="error">${escapeHtml(r.error)}</p>`;
+  if (r.error) return failure(escapeHtml(r.error));
   const [top, ...rest] = r.predictions ?? [];
   if (!top) return '';
   const others = rest
     .slice(0, 2)
     .map((p) => `${escapeHtml(p.label)} ${percent(p.score)}`)
     .join(', ');
-  return `<p class="top"><span class="label">${escapeHtml(top.label)}</span><span class="bar"><meter min="0" max="1" value="${top.score.toFixed(4)}">${percent(top.score)}</meter><span class="score">${percent(top.score)}</span></span></p>${others ? `<p class="others">${others}</p>` : ''}`;
+  return topPrediction(
+    escapeHtml(top.label),
+    top.score.toFixed(4),
+    percent(top.score),
+    others || undefined,
+  );
 };
+
+/** The outcomes of the rows still pending, for the script to clone (its ids name them there). */
+const OUTCOME_TEMPLATES = `<template id="outcome-failed">${failure('')}</template>
+<template id="outcome-completed">${topPrediction('', '0', '', '')}</template>`;
 
 const item = (fields: {
   jobId: string;
@@ -153,7 +171,7 @@ ${token}<label for="image">Images</label>
 <ul class="history">
 ${list}
 </ul>
-<nav>${older}</nav>
+<nav>${older}</nav>${pending.length ? `\n${OUTCOME_TEMPLATES}` : ''}
 </body>
 </html>
 `;
