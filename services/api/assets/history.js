@@ -8,24 +8,27 @@ const FINISHED = new Set(['completed', 'failed']);
 
 const percent = (score) => `${(score * 100).toFixed(1)}%`;
 
-const template = (status) => document.getElementById(`outcome-${status}`).content.cloneNode(true);
+const template = (status) => document.getElementById(`outcome-${status}`);
+const clone = (status) => template(status).content.cloneNode(true);
+// How many predictions a row shows: the server's number, on its template.
+const shown = () => Number(template('completed').dataset.predictions);
 
 function outcomeOf(view) {
   if (view.status === 'failed') {
-    const failed = template('failed');
+    const failed = clone('failed');
     failed.querySelector('.error').textContent = view.error || 'failed';
     return failed;
   }
   const [top, ...rest] = view.predictions || [];
   if (!top) return '';
-  const outcome = template('completed');
+  const outcome = clone('completed');
   outcome.querySelector('.label').textContent = top.label;
   const meter = outcome.querySelector('meter');
   meter.value = top.score;
   meter.textContent = percent(top.score);
   outcome.querySelector('.score').textContent = percent(top.score);
   const others = rest
-    .slice(0, 2)
+    .slice(0, shown() - 1)
     .map((p) => `${p.label} ${percent(p.score)}`)
     .join(', ');
   if (others) outcome.querySelector('.others').textContent = others;
@@ -44,9 +47,12 @@ async function follow(item) {
   const id = item.dataset.jobId;
   for (;;) {
     try {
-      const res = await fetch(`/v1/jobs/${encodeURIComponent(id)}?topK=3&waitMs=${LONG_POLL_MS}`, {
-        headers: { accept: 'application/json' },
-      });
+      const res = await fetch(
+        `/v1/jobs/${encodeURIComponent(id)}?topK=${shown()}&waitMs=${LONG_POLL_MS}`,
+        {
+          headers: { accept: 'application/json' },
+        },
+      );
       if (res.status === 404) return;
       if (res.ok) {
         const view = await res.json();

@@ -26,7 +26,8 @@ export interface PrepareOptions {
   thumbnailSize?: number;
 }
 
-const DEFAULT_THUMBNAIL_SIZE = 128;
+/** The box a thumbnail fits in, pixels. */
+export const DEFAULT_THUMBNAIL_SIZE = 128;
 const WHITE = { r: 255, g: 255, b: 255 };
 /**
  * libvips' linear reduce is a triangle filter widened by the shrink factor: antialiased

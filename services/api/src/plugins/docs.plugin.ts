@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { IMAGE_FORMATS, OPEN_PATHS } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { errorSchema } from '../schemas/common.schema.js';
+import { errorSchema, htmlResponse } from '../schemas/common.schema.js';
 import { callbackUrlQuery } from '../schemas/outbound.schema.js';
 import { SESSION_SECURITY, SESSION_SECURITY_SCHEME } from './session.plugin.js';
 
@@ -45,12 +45,10 @@ function completeOperations(paths: Record<string, Record<string, Operation>>, ke
       const html = Object.values(operation.responses ?? {}).some((r) => r.content?.['text/html']);
       const answer = (
         description: string,
-      ): { description: string; content: Record<string, object> } => ({
-        description,
-        content: html
-          ? { 'text/html': { schema: { type: 'string' } } }
-          : { 'application/json': { schema: errorSchema } },
-      });
+      ): { description: string; content: Record<string, object> } =>
+        html
+          ? htmlResponse(description)
+          : { description, content: { 'application/json': { schema: errorSchema } } };
       operation.responses = {
         ...(keys &&
           operation.security?.length !== 0 && {

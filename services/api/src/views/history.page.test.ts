@@ -36,7 +36,7 @@ const predictions = [
 const outcomeOf = (html: string) =>
   html.match(/data-job-id="job-1".*?<div class="outcome">(.*?)<\/div>/)?.[1];
 const templateOf = (html: string, id: string) =>
-  html.match(new RegExp(`<template id="${id}">(.*?)</template>`))?.[1];
+  html.match(new RegExp(`<template id="${id}"[^>]*>(.*?)</template>`))?.[1];
 /** The markup alone: no text, no values. */
 const shape = (html = '') => html.replace(/>[^<]*</g, '><').replace(/value="[^"]*"/g, 'value=""');
 

@@ -10,14 +10,22 @@ export const SIGN_OUT_PATH = '/signout';
 export const historyUrl = (pendingIds: string[]) =>
   pendingIds.length ? `/?pending=${pendingIds.join(',')}` : '/';
 
+/** The content type of every page. */
+export const HTML_CONTENT_TYPE = 'text/html; charset=utf-8';
+
 export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const percent = (score: number) => `${(score * 100).toFixed(1)}%`;
 
+/** The side of a row's thumbnail on the page, CSS pixels. */
+const THUMB_PX = 64;
+/** The predictions a row shows: the top one, then the runners-up. */
+const SHOWN_PREDICTIONS = 3;
+
 const thumbnail = (base64: string | undefined) =>
   base64
     ? // Inline: the page's one query already brought the thumbnails, so no request per image.
-      `<img class="thumb" src="data:image/webp;base64,${base64}" alt="" width="64" height="64">`
+      `<img class="thumb" src="data:image/webp;base64,${base64}" alt="" width="${THUMB_PX}" height="${THUMB_PX}">`
     : '<span class="thumb"></span>';
 
 const timeOf = (date: Date) =>
@@ -38,7 +46,7 @@ const outcome = (r: PredictionRecord) => {
   const [top, ...rest] = r.predictions ?? [];
   if (!top) return '';
   const others = rest
-    .slice(0, 2)
+    .slice(0, SHOWN_PREDICTIONS - 1)
     .map((p) => `${escapeHtml(p.label)} ${percent(p.score)}`)
     .join(', ');
   return topPrediction(
@@ -49,9 +57,12 @@ const outcome = (r: PredictionRecord) => {
   );
 };
 
-/** The outcomes of the rows still pending, for the script to clone (its ids name them there). */
+/**
+ * The outcomes of the rows still pending, for the script to clone (its ids name them there),
+ * with how many predictions a row shows.
+ */
 const OUTCOME_TEMPLATES = `<template id="outcome-failed">${failure('')}</template>
-<template id="outcome-completed">${topPrediction('', '0', '', '')}</template>`;
+<template id="outcome-completed" data-predictions="${SHOWN_PREDICTIONS}">${topPrediction('', '0', '', '')}</template>`;
 
 const item = (fields: {
   jobId: string;
@@ -99,7 +110,7 @@ input[type=file]{max-width:100%;min-width:0;flex:1 1 14rem}
 button{padding:.45rem 1.1rem;font:inherit;cursor:pointer}
 .history{list-style:none;margin:0;padding:0}
 .item{display:flex;gap:.75rem;padding:.6rem 0;border-bottom:1px solid #e4e4e4;align-items:flex-start}
-.thumb{flex:0 0 64px;width:64px;height:64px;object-fit:cover;border-radius:4px;background:#eee}
+.thumb{flex:0 0 ${THUMB_PX}px;width:${THUMB_PX}px;height:${THUMB_PX}px;object-fit:cover;border-radius:4px;background:#eee}
 .body{flex:1 1 auto;min-width:0}
 .body p{margin:.1rem 0}
 .name{font-weight:600;overflow-wrap:anywhere}
