@@ -4,28 +4,18 @@ import type { PendingJob } from '../jobs/job.service.js';
 import { renderHistoryPage } from './history.page.js';
 
 const createdAt = new Date('2026-01-02T03:04:05Z');
+const upload = { filename: 'cat.png', width: 512, height: 341, format: 'png' } as const;
 const record = (fields: Partial<PredictionRecord>): PredictionRecord => ({
+  ...upload,
   jobId: 'job-1',
   status: PredictionStatus.Completed,
-  filename: 'cat.png',
   sha256: 'ab'.repeat(32),
   byteSize: 1000,
-  width: 512,
-  height: 341,
-  format: 'png',
   createdAt,
   finishedAt: createdAt,
   ...fields,
 });
-const pending: PendingJob = {
-  jobId: 'job-2',
-  filename: 'dog.jpg',
-  width: 640,
-  height: 480,
-  format: 'jpeg',
-  thumbnail: '',
-  createdAt,
-};
+const pending: PendingJob = { ...upload, jobId: 'job-2', thumbnail: '', createdAt };
 const predictions = [
   { index: 286, label: 'Egyptian cat', score: 0.62 },
   { index: 282, label: 'tiger cat', score: 0.2 },
