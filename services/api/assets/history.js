@@ -16,7 +16,7 @@ const shown = () => Number(template('completed').dataset.predictions);
 function outcomeOf(view) {
   if (view.status === 'failed') {
     const failed = clone('failed');
-    failed.querySelector('.error').textContent = view.error || 'failed';
+    failed.querySelector('.error').textContent = view.error;
     return failed;
   }
   const [top, ...rest] = view.predictions || [];

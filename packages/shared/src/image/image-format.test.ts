@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { ERRORS } from '../errors.js';
 import { IMAGE_FORMATS } from '../queue.js';
 import { detectFormat, IMAGE_FORMAT_NAMES } from './image-format.js';
 
@@ -86,11 +87,15 @@ describe('detectFormat', () => {
 });
 
 describe('IMAGE_FORMAT_NAMES', () => {
-  it('is the list the README and the usage page quote', () => {
+  const page = (path: string) =>
+    readFileSync(new URL(`../../../../${path}`, import.meta.url), 'utf8');
+
+  it("is the list UNSUPPORTED_FORMAT's message names, as the README and the usage page quote it", () => {
     expect(IMAGE_FORMAT_NAMES).toMatch(/^JPEG, PNG, .+ or BMP$/);
-    for (const page of ['README.md', 'docs/usage.md']) {
-      const text = readFileSync(new URL(`../../../../${page}`, import.meta.url), 'utf8');
-      expect(text, page).toContain(`not a ${IMAGE_FORMAT_NAMES} image`);
-    }
+    const message = ERRORS.UNSUPPORTED_FORMAT.message;
+    expect(page('README.md')).toContain(message);
+    expect(page('docs/usage.md')).toContain(message);
+    // The error catalog's row.
+    expect(page('docs/usage.md')).toContain(`| not ${IMAGE_FORMAT_NAMES} | 415 |`);
   });
 });

@@ -5,7 +5,7 @@ import { MODEL_SPEC } from '../model-spec.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../queue.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
 import { downscaleRgb } from './downscale.js';
-import { detectFormat, IMAGE_FORMAT_NAMES } from './image-format.js';
+import { detectFormat } from './image-format.js';
 
 // Every upload is decoded once: libvips' operation cache would only hold memory.
 sharp.cache(false);
@@ -77,9 +77,7 @@ async function readHeader(buf: Buffer, format: ImageFormat) {
 /** Checks format and declared size; nothing is decoded yet. */
 async function check(buf: Buffer, maxPixels: number): Promise<CheckedImage> {
   const format = detectFormat(buf);
-  if (!format) {
-    throw new AppError('UNSUPPORTED_FORMAT', `The file is not a ${IMAGE_FORMAT_NAMES} image`);
-  }
+  if (!format) throw new AppError('UNSUPPORTED_FORMAT');
   const limitInputPixels = Math.max(1, Math.floor(maxPixels));
   if (format === 'bmp') {
     const header = readBmpHeader(buf);

@@ -15,7 +15,7 @@ export const errorSchema = {
     },
   },
   example: {
-    error: { code: 'UNSUPPORTED_FORMAT', message: 'The file is not an image format we read' },
+    error: { code: 'UNSUPPORTED_FORMAT', message: ERRORS.UNSUPPORTED_FORMAT.message },
   },
 } as const;
 
