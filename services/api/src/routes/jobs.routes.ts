@@ -1,4 +1,4 @@
-import { AppError, IMAGE_FORMATS, JobPriority } from '@imagerec/shared';
+import { AppError, IMAGE_FORMATS, JOB_ID_MAX_CHARS, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import type { SubmittedJob } from '../jobs/job.service.js';
 import { isFinished } from '../jobs/job-view.js';
@@ -18,7 +18,7 @@ import { callbackUrlOf } from '../webhooks/callback-url.js';
 export const idParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
+  properties: { id: { type: 'string', minLength: 1, maxLength: JOB_ID_MAX_CHARS } },
 } as const;
 
 export async function jobsRoutes(app: FastifyInstance) {
