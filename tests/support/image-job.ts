@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type ClassifyJobData,
+  DEFAULT_MAX_PIXELS,
   JobPriority,
   type NewClassifyJob,
   prepareUpload,
@@ -21,7 +22,7 @@ export async function imageJob(
   if (!upload) {
     upload = (async () => {
       const bytes = await readFile(join(IMAGES_DIR, file));
-      const image = await prepareUpload(bytes, { maxPixels: 40_000_000 });
+      const image = await prepareUpload(bytes, { maxPixels: DEFAULT_MAX_PIXELS });
       const data: ClassifyJobData = {
         upload: {
           filename: file,

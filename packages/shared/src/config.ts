@@ -14,6 +14,9 @@ const list = z.string().transform((v) =>
     .filter(Boolean),
 );
 
+/** MAX_PIXELS' default, also the limit of callers without a config (benchmarks, the oracle). */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
 /**
  * Every environment variable the services read, with its default and meaning.
  * The README's configuration table lists the same (a unit test keeps them in step).
@@ -55,7 +58,7 @@ export const envSchema = z.object({
     .describe('Largest accepted upload, bytes (nginx allows the same body size)'),
   MAX_FILES: int(1, 256).default(16).describe('Most files in one POST /v1/jobs'),
   MAX_PIXELS: int(1, 1_000_000_000)
-    .default(40_000_000)
+    .default(DEFAULT_MAX_PIXELS)
     .describe('Largest decoded image, pixels (guards against decompression bombs)'),
   MAX_QUEUE_DEPTH: int(1, 10_000_000)
     .default(10_000)

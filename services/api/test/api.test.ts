@@ -5,6 +5,7 @@ import {
   type ClassifyJobData,
   type ClassifyResult,
   createRedis,
+  DEFAULT_THUMBNAIL_SIZE,
   MODEL_PRECISIONS,
   type ModelPrecision,
   modelInfo,
@@ -210,7 +211,9 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     const thumb = await app.inject({ url: withThumb?.thumbnailUrl ?? '/missing' });
     expect(thumb.statusCode).toBe(200);
     expect(thumb.headers['content-type']).toBe('image/webp');
-    expect((await sharp(thumb.rawPayload).metadata()).width).toBeLessThanOrEqual(128);
+    expect((await sharp(thumb.rawPayload).metadata()).width).toBeLessThanOrEqual(
+      DEFAULT_THUMBNAIL_SIZE,
+    );
   });
 
   it('reports healthy when its backends answer', async () => {

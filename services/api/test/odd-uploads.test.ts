@@ -58,7 +58,7 @@ describe('API component: odd but valid images and filenames, accepted', () => {
       width: 50 - (format === 'gif' ? 10 : 0),
     });
     const pixels = await pixelsOf(id);
-    expect(pixels?.length).toBe(MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3);
+    expect(pixels?.length).toBe(MODEL_SPEC.inputBytes);
   });
 
   it('turns an EXIF-rotated JPEG upright before the model sees it', async () => {

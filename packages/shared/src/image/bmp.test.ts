@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MODEL_SPEC } from '../model-spec.js';
 import { makeBmp } from './bmp.test-helper.js';
 import { prepareUpload } from './preprocess.js';
 import {
@@ -10,7 +11,6 @@ import {
   meanAbsDiff,
   ORANGE,
   opts,
-  PIXEL_BYTES,
   rgb,
   SKY,
   splitColour,
@@ -22,7 +22,7 @@ describe('prepareUpload: BMP', () => {
     const bmp = await prepareUpload(image('cat.bmp'), opts);
     const png = await prepareUpload(image('cat.png'), opts);
     expect(bmp).toMatchObject({ format: 'bmp', width: 512, height: 341 });
-    expect(bmp.pixels).toHaveLength(PIXEL_BYTES);
+    expect(bmp.pixels).toHaveLength(MODEL_SPEC.inputBytes);
     expect(meanAbsDiff(bmp.pixels, png.pixels)).toBeLessThan(0.5);
   });
 

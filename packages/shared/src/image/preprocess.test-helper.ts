@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import sharp from 'sharp';
 import { expect } from 'vitest';
+import { DEFAULT_MAX_PIXELS } from '../config.js';
 import { AppError } from '../errors.js';
+import { MODEL_SPEC } from '../model-spec.js';
 
 // What the image tests share: the test images, the model input's size, colours and checks.
 export const image = (name: string) => readFileSync(`${IMAGES_DIR}${name}`);
-export const SIZE = 224;
-export const PIXEL_BYTES = SIZE * SIZE * 3;
-export const opts = { maxPixels: 40e6 };
+export const SIZE = MODEL_SPEC.inputSize;
+export const opts = { maxPixels: DEFAULT_MAX_PIXELS };
 
 export type Rgb = [number, number, number];
 export type Rgba = [number, number, number, number];

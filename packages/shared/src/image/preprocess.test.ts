@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { MODEL_SPEC } from '../model-spec.js';
 import { detectFormat } from './image-format.js';
 import { prepareUpload, thumbnailSize, toModelInput } from './preprocess.js';
 import {
@@ -15,7 +16,6 @@ import {
   meanAbsDiff,
   ORANGE,
   opts,
-  PIXEL_BYTES,
   rgb,
   SKY,
 } from './preprocess.test-helper.js';
@@ -34,7 +34,7 @@ describe('prepareUpload', () => {
     const reference = await prepareUpload(await gradient(64, 48).png().toBuffer(), opts);
     const result = await prepareUpload(await encode(gradient(64, 48)).toBuffer(), opts);
     expect(result).toMatchObject({ format, width: 64, height: 48 });
-    expect(result.pixels).toHaveLength(PIXEL_BYTES);
+    expect(result.pixels).toHaveLength(MODEL_SPEC.inputBytes);
     expect(meanAbsDiff(result.pixels, reference.pixels)).toBeLessThan(8);
   });
 
@@ -65,7 +65,7 @@ describe('prepareUpload', () => {
     const meta = await sharp(file).metadata();
     expect(meta.channels).toBe(1);
     const { pixels } = await prepareUpload(file, opts);
-    expect(pixels).toHaveLength(PIXEL_BYTES);
+    expect(pixels).toHaveLength(MODEL_SPEC.inputBytes);
     let unequal = 0;
     const levels = new Set<number>();
     for (let i = 0; i < pixels.length; i += 3) {

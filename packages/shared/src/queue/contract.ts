@@ -31,7 +31,17 @@ export enum JobStatus {
   Failed = 'failed',
 }
 
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'bmp';
+/** The image formats an upload may have (detected by their bytes), each by its usual name. */
+export const IMAGE_FORMATS = {
+  jpeg: 'JPEG',
+  png: 'PNG',
+  webp: 'WebP',
+  gif: 'GIF',
+  tiff: 'TIFF',
+  avif: 'AVIF',
+  bmp: 'BMP',
+} as const;
+export type ImageFormat = keyof typeof IMAGE_FORMATS;
 
 /** What the API knows about an accepted upload; the original bytes are not kept. */
 export interface UploadInfo {

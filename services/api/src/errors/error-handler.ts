@@ -1,6 +1,7 @@
 import { AppError, ERRORS, type ErrorCode, isBackendOutage } from '@imagerec/shared';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { renderErrorPage } from '../views/error.page.js';
+import { HTML_CONTENT_TYPE } from '../views/history.page.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -68,7 +69,7 @@ function sendError(request: FastifyRequest, reply: FastifyReply, appError: AppEr
   reply.status(appError.status);
   if (request.routeOptions.config?.htmlErrors) {
     return reply
-      .type('text/html; charset=utf-8')
+      .type(HTML_CONTENT_TYPE)
       .send(renderErrorPage(appError.status, appError.code, appError.message));
   }
   return reply.send({ error: { code: appError.code, message: appError.message } });

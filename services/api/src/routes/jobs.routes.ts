@@ -1,4 +1,4 @@
-import { AppError, JobPriority } from '@imagerec/shared';
+import { AppError, IMAGE_FORMATS, JOB_ID_MAX_CHARS, JobPriority } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import { isFinished } from '../jobs/job-view.js';
 import type { SubmittedJob } from '../jobs/submission.js';
@@ -18,7 +18,7 @@ import { callbackUrlOf } from '../webhooks/callback-url.js';
 export const idParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
+  properties: { id: { type: 'string', minLength: 1, maxLength: JOB_ID_MAX_CHARS } },
 } as const;
 
 export async function jobsRoutes(app: FastifyInstance) {
@@ -42,7 +42,7 @@ export async function jobsRoutes(app: FastifyInstance) {
           content: {
             'multipart/form-data': {
               schema: imageUploadBody(
-                'One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP)',
+                `One or more image files (${Object.values(IMAGE_FORMATS).join(', ')})`,
                 api.maxFiles,
                 callbackUrlField,
               ),

@@ -121,6 +121,12 @@ export const formFieldSchema = (description: string) =>
     description,
   }) as const;
 
+/** A response that is an HTML page. */
+export const htmlResponse = (description: string) => ({
+  description,
+  content: { 'text/html': { schema: { type: 'string' } } },
+});
+
 /**
  * The multipart body, for validation and for the OpenAPI document: the field `image` with 1 to
  * maxFiles files, the text fields named in `fields`, and no other field (400). Named fields

@@ -15,8 +15,6 @@ const THREAD_FILE = fileURLToPath(
   ),
 );
 
-const INPUT_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
-
 /**
  * The classifier on a thread of its own, so a batch's inference never blocks the event loop
  * that renews the queue's job locks. One thread: onnxruntime's intra-op threads use the cores.
@@ -35,7 +33,7 @@ export class InferencePool {
     });
     const inference = new InferencePool(pool);
     try {
-      await inference.classify([new Uint8Array(INPUT_BYTES)], 1);
+      await inference.classify([new Uint8Array(MODEL_SPEC.inputBytes)], 1);
     } catch (err) {
       await pool.destroy();
       throw err;
