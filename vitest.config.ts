@@ -1,19 +1,27 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Tests run against the TypeScript sources of the workspace packages, not their builds.
+// Tests run against the TypeScript sources of the workspace packages, not their builds; the
+// test support code (tests/support) is one more of them, imported as @imagerec/test-support/<module>.
 const alias = {
   '@imagerec/shared': fileURLToPath(new URL('./packages/shared/src/index.ts', import.meta.url)),
   '@imagerec/model': fileURLToPath(new URL('./packages/model/src/index.ts', import.meta.url)),
   '@imagerec/client': fileURLToPath(new URL('./packages/client/src/index.ts', import.meta.url)),
+  '@imagerec/test-support': fileURLToPath(new URL('./tests/support', import.meta.url)),
 };
+
+// The one way out of the checkout: the model mirror and the images with known answers live in
+// the `shared` folder beside it (TEST_SHARED_DIR names another). Read through tests/support/shared-files.ts.
+const sharedDir =
+  process.env.TEST_SHARED_DIR ?? fileURLToPath(new URL('../shared', import.meta.url));
 
 export default defineConfig({
   resolve: { alias },
   test: {
+    provide: { sharedDir },
     projects: [
       {
-        resolve: { alias },
+        extends: true,
         test: {
           name: 'unit',
           include: [
@@ -25,7 +33,7 @@ export default defineConfig({
         },
       },
       {
-        resolve: { alias },
+        extends: true,
         test: {
           name: 'component',
           include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts'],
@@ -36,7 +44,7 @@ export default defineConfig({
         },
       },
       {
-        resolve: { alias },
+        extends: true,
         test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
@@ -46,7 +54,7 @@ export default defineConfig({
         },
       },
       {
-        resolve: { alias },
+        extends: true,
         test: {
           // The compose deployment that scripts/test-compose builds and starts.
           name: 'compose',
@@ -57,7 +65,7 @@ export default defineConfig({
         },
       },
       {
-        resolve: { alias },
+        extends: true,
         test: {
           // The Helm chart on the cluster that scripts/test-k8s brings up; one sequence of steps.
           name: 'k8s',
@@ -69,7 +77,7 @@ export default defineConfig({
         },
       },
       {
-        resolve: { alias },
+        extends: true,
         test: {
           // Stops and kills processes of the running stack: after every other tier.
           name: 'faults',

@@ -3,11 +3,9 @@
 # registry, for scripts/test-k8s. Adapted from ../shared/k8s-probe (see its README for the facts
 # behind each step). Kubernetes from the Go module proxy, etcd and CNI plugins from Debian
 # packages (unpacked, not installed), Debian's containerd and runc, CoreDNS, KEDA's operator and
-# metrics adapter as processes beside the control plane, helm and kubeconform.
-#   cluster.sh tools     # helm, kubeconform and their offline schemas (k8s core + KEDA's CRDs)
-#   cluster.sh build     # tools, then every binary and image the cluster needs; skipped where built
+# metrics adapter as processes beside the control plane; helm and kubeconform from chart-tools.sh.
+#   cluster.sh build     # chart-tools.sh's tools, then every binary and image the cluster needs; skipped where built
 #   cluster.sh up        # control plane, containerd, kubelet, kube-proxy, CoreDNS, KEDA; waits for Ready
-#   cluster.sh helm ARGS | kubeconform FILES   # the tools, without a cluster
 #   cluster.sh down      # stops every process by pid, unmounts, removes cgroups and the netns
 #   cluster.sh wipe      # down, then the cluster's state (etcd, pki), not the binaries
 #   cluster.sh k ARGS    # kubectl;   cluster.sh x CMD  # CMD inside the cluster's network namespace
@@ -15,23 +13,21 @@
 # version, so a CI run on a warm machine reuses them and a version bump builds anew. The cluster
 # runs in its own network namespace whose only link is a veth to nowhere (node IP 10.250.0.2):
 # no packet leaves the machine, the host's ports and iptables are untouched.
-# Needs: root, Debian 12, go >= 1.26 (KEDA 2.21), gcc, containerd + runc (Debian, installed here
-# if missing), iptables, openssl, util-linux, python3-venv.
+# Needs: root, Debian 12, go >= 1.26 (KEDA 2.21), gcc, containerd + runc (Debian, from
+# scripts/setup), iptables, openssl, util-linux, python3-venv.
 set -euo pipefail
-P="${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imagerec-k8s}"
-K8S_VERSION=v1.34.4 HELM_VERSION=v3.22.0 KUBECONFORM_VERSION=v0.8.0 COREDNS_VERSION=v1.14.7
-KEDA_VERSION=v2.21.0 KUBERNETES_VALIDATE_VERSION=1.37.0
+# P, the Kubernetes, helm, kubeconform and KEDA versions, their paths, ts, log and go_build.
+source "$(dirname "${BASH_SOURCE[0]}")/chart-tools.sh"
+COREDNS_VERSION=v1.14.7
 NODE=imagerec-node NODE_IP=10.250.0.2 POD_CIDR=10.244.0.0/16 SVC_CIDR=10.96.0.0/16 DNS_IP=10.96.0.10
-K8S_BIN=$P/versions/k8s-$K8S_VERSION HELM_BIN=$P/versions/helm-$HELM_VERSION
-KUBECONFORM_BIN=$P/versions/kubeconform-$KUBECONFORM_VERSION COREDNS_BIN=$P/versions/coredns-$COREDNS_VERSION
+K8S_BIN=$P/versions/k8s-$K8S_VERSION COREDNS_BIN=$P/versions/coredns-$COREDNS_VERSION
 KEDA_BIN=$P/versions/keda-$KEDA_VERSION IMG=$P/versions/images-$K8S_VERSION-coredns-$COREDNS_VERSION
 STATE=$P/state RUN=$P/run PKI=$P/pki LOG=$P/logs ETC=$P/etc
 NS=$RUN/netns CTR="ctr -a $RUN/containerd.sock -n k8s.io"
-GOMODCACHE="$(go env GOMODCACHE)"
-KEDA_SRC=$GOMODCACHE/github.com/kedacore/keda/v2@${KEDA_VERSION}
+# build (and mkimage); coredns_up and keda_up, which up calls once the node is Ready.
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-build.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-addons.sh"
 export PATH=$K8S_BIN:$HELM_BIN:$KUBECONFORM_BIN:$KEDA_BIN:$PATH
-ts() { date +%s; }
-log() { echo "[cluster.sh $(date +%T)] $*"; }
 x() { nsenter --net="$NS" "$@"; }
 k() { x env KUBECONFIG="$PKI/admin.kubeconfig" "$K8S_BIN/kubectl" "$@"; }
 # wait_for WHAT SECONDS CMD...: until CMD succeeds; fails naming WHAT (and the logs) after SECONDS.
@@ -46,18 +42,6 @@ start() { # NAME CMD...: inside the netns, in a session of its own (a caller's t
   local n=$1; shift
   nohup setsid nsenter --net="$NS" "$@" >"$LOG/$n.log" 2>&1 &
   echo $! >"$RUN/$n.pid"
-}
-
-mkimage() { # REF ROOTFS OUT.tar [ENTRYPOINT...]: a one-layer docker-archive, made without docker
-  local ref=$1 rootfs=$2 out=$3 tmp lsum csum ep; shift 3
-  tmp=$(mktemp -d)
-  tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -cf "$tmp/layer.tar" .
-  lsum=$(sha256sum "$tmp/layer.tar" | cut -d' ' -f1); mkdir "$tmp/$lsum"; mv "$tmp/layer.tar" "$tmp/$lsum/"
-  ep=null; [ $# -gt 0 ] && { ep=$(printf '"%s",' "$@"); ep="[${ep%,}]"; }
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Entrypoint":%s,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$ep" "$lsum" >"$tmp/c.json"
-  csum=$(sha256sum "$tmp/c.json" | cut -d' ' -f1); mv "$tmp/c.json" "$tmp/$csum.json"
-  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$csum" "$ref" "$lsum" >"$tmp/manifest.json"
-  tar -C "$tmp" -cf "$out" manifest.json "$csum.json" "$lsum"; rm -rf "$tmp"
 }
 
 pki() ( # CA, component certs (CN/O give RBAC identities), SA keys, front-proxy, KEDA certs, kubeconfigs
@@ -92,77 +76,6 @@ current-context: imagerec
 EOF
   done
 )
-
-# go_build OUT_DIR NAME VERSION BUILD...: runs BUILD unless OUT_DIR/NAME exists; prints the time.
-go_build() {
-  local dir=$1 name=$2 t; shift 2
-  [ -x "$dir/$name" ] && return 0
-  mkdir -p "$dir"; t=$(ts); "$@"; log "built $name: $(( $(ts)-t ))s"
-}
-
-# helm, kubeconform and the offline schemas: what scripts/check-deploy needs, no cluster.
-tools() {
-  go_build "$HELM_BIN" helm env GOBIN="$HELM_BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  go_build "$KUBECONFORM_BIN" kubeconform env GOBIN="$KUBECONFORM_BIN" go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
-  schemas
-}
-
-build() {
-  local t0; t0=$(ts)
-  mkdir -p "$P/debs"
-  missing=(); command -v containerd >/dev/null || missing+=(containerd); command -v runc >/dev/null || missing+=(runc)
-  if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-  # etcd 3.4 and the CNI plugins from Debian's packages, unpacked, not installed.
-  if [ ! -x "$K8S_BIN/etcd" ]; then
-    mkdir -p "$K8S_BIN" "$P/cni/bin"
-    ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq
-    (cd "$P/debs" && apt-get download etcd-server containernetworking-plugins >/dev/null 2>&1 &&
-     for d in *.deb; do dpkg-deb -x "$d" root; done)
-    cp "$P/debs/root/usr/bin/etcd" "$K8S_BIN/"
-    cp "$P"/debs/root/usr/lib/cni/{bridge,host-local,loopback,portmap} "$P/cni/bin/"
-  fi
-  # Kubernetes: go install refuses k8s.io/kubernetes (replace directives), so a wrapper module
-  # requires it and replaces each k8s.io staging module with its tag.
-  mkdir -p "$P/kbuild-$K8S_VERSION"; cd "$P/kbuild-$K8S_VERSION"
-  if [ ! -f go.sum ]; then
-    go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
-    local M=$GOMODCACHE/cache/download/k8s.io/kubernetes/@v/$K8S_VERSION.mod SV=v0.${K8S_VERSION#v1.}
-    { echo "module imagerec/kbuild"; echo "go 1.24.0"; echo "godebug default=go1.24"
-      echo "require k8s.io/kubernetes $K8S_VERSION"; echo "replace ("
-      grep -E '=> ./staging' "$M" | sed -E "s#^\s*(k8s.io/[^ ]+) => .*#\t\1 => \1 $SV#"; echo ")"; } >go.mod
-    { printf '//go:build tools\npackage tools\nimport (\n'
-      for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
-        echo "_ \"k8s.io/kubernetes/cmd/$c\""; done; echo ")"; } >tools.go
-    go mod tidy
-  fi
-  local MI=${K8S_VERSION#v1.}; MI=${MI%%.*}
-  local LD="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$MI -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$MI"
-  for c in kubelet kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl; do
-    go_build "$K8S_BIN" "$c" env CGO_ENABLED=0 go build -ldflags "$LD" -o "$K8S_BIN/$c" "k8s.io/kubernetes/cmd/$c"
-  done
-  tools
-  go_build "$COREDNS_BIN" coredns env GOBIN="$COREDNS_BIN" CGO_ENABLED=0 go install -ldflags '-s -w' "github.com/coredns/coredns@$COREDNS_VERSION"
-  if [ ! -x "$KEDA_BIN/keda-adapter" ]; then   # keda's go.mod has a replace directive: a wrapper module too
-    mkdir -p "$P/kedabuild-$KEDA_VERSION" && cd "$P/kedabuild-$KEDA_VERSION"
-    printf 'module imagerec/kedabuild\n\ngo 1.26.0\n\nrequire github.com/kedacore/keda/v2 %s\n\nreplace github.com/nexus-rpc/nexus-proto-annotations v0.1.0 => github.com/nexus-rpc/nexus-proto-annotations v0.1.1-0.20260629224316-835bd8d49cb4\n' "$KEDA_VERSION" >go.mod
-    printf '//go:build tools\npackage tools\nimport (\n_ "github.com/kedacore/keda/v2/cmd/operator"\n_ "github.com/kedacore/keda/v2/cmd/adapter"\n)\n' >tools.go
-    go mod tidy
-    for c in operator adapter; do
-      go_build "$KEDA_BIN" "keda-$c" env CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/kedacore/keda/v2/version.Version=${KEDA_VERSION#v}" -o "$KEDA_BIN/keda-$c" "github.com/kedacore/keda/v2/cmd/$c"
-    done
-  fi
-  # Images without a registry: pause from Kubernetes' own pause.c (static), and CoreDNS.
-  if [ ! -f "$IMG/coredns.tar" ]; then
-    local rootfs; rootfs=$(mktemp -d); mkdir -p "$IMG"
-    gcc -Os -static -o "$rootfs/pause" "$GOMODCACHE/k8s.io/kubernetes@$K8S_VERSION/build/pause/linux/pause.c"
-    mkimage registry.k8s.io/pause:3.10 "$rootfs" "$IMG/pause.tar" /pause
-    rm -rf "$rootfs"; rootfs=$(mktemp -d); mkdir -p "$rootfs/etc" "$rootfs/tmp"; cp "$COREDNS_BIN/coredns" "$rootfs/"
-    mkimage docker.io/library/coredns:local "$rootfs" "$IMG/coredns.tar" /coredns; rm -rf "$rootfs"
-  fi
-  log "build: $(( $(ts)-t0 ))s"
-}
 
 configs() {
   mkdir -p "$ETC/cni/net.d" "$STATE" "$RUN" "$LOG"
@@ -282,161 +195,6 @@ up() {
 # load_image ARCHIVE|-: a docker-archive (docker save) into the cluster's containerd.
 load_image() { x $CTR images import "$1" >/dev/null; }
 
-coredns_up() { k apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: coredns, namespace: kube-system}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: system:coredns}
-rules:
-- {apiGroups: [""], resources: [endpoints, services, pods, namespaces], verbs: [list, watch]}
-- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: system:coredns}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:coredns}
-subjects: [{kind: ServiceAccount, name: coredns, namespace: kube-system}]
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: coredns, namespace: kube-system}
-data:
-  Corefile: |
-    .:53 {
-        errors
-        ready
-        kubernetes cluster.local in-addr.arpa ip6.arpa {
-           pods insecure
-           fallthrough in-addr.arpa ip6.arpa
-        }
-        cache 30
-    }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}}
-spec:
-  selector: {matchLabels: {k8s-app: kube-dns}}
-  template:
-    metadata: {labels: {k8s-app: kube-dns}}
-    spec:
-      serviceAccountName: coredns
-      dnsPolicy: Default
-      containers:
-      - name: coredns
-        image: coredns:local
-        imagePullPolicy: Never
-        args: [-conf, /etc/coredns/Corefile]
-        readinessProbe: {httpGet: {path: /ready, port: 8181}, periodSeconds: 2}
-        volumeMounts: [{name: config, mountPath: /etc/coredns}]
-      volumes: [{name: config, configMap: {name: coredns}}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
-spec:
-  clusterIP: $DNS_IP
-  selector: {k8s-app: kube-dns}
-  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
-EOF
-}
-
-keda_up() { # KEDA's CRDs, then its operator and metrics adapter as processes in the cluster's netns
-  k apply --server-side -f "$KEDA_SRC/config/crd/bases/" >/dev/null
-  # The aggregator reaches the adapter through a selector-less Service with manual Endpoints.
-  k apply -f - >/dev/null 2>&1 <<EOF
-apiVersion: v1
-kind: Namespace
-metadata: {name: keda}
----
-apiVersion: v1
-kind: Service
-metadata: {name: keda-metrics-apiserver, namespace: keda}
-spec: {ports: [{name: https, port: 443, targetPort: 6444}]}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {name: keda-metrics-apiserver, namespace: keda}
-subsets: [{addresses: [{ip: $NODE_IP}], ports: [{name: https, port: 6444}]}]
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {name: v1beta1.external.metrics.k8s.io}
-spec:
-  service: {name: keda-metrics-apiserver, namespace: keda, port: 443}
-  group: external.metrics.k8s.io
-  version: v1beta1
-  insecureSkipTLSVerify: true
-  groupPriorityMinimum: 100
-  versionPriority: 100
-EOF
-  k wait --for=condition=Established crd/scaledobjects.keda.sh >/dev/null
-  local E="env KUBECONFIG=$PKI/admin.kubeconfig WATCH_NAMESPACE= POD_NAMESPACE=keda KEDA_CLUSTER_OBJECT_NAMESPACE=keda"
-  # A mount namespace of its own, where /etc/resolv.conf names CoreDNS: the metrics-api trigger
-  # asks the API's Service by its DNS name, as KEDA inside a cluster would.
-  start keda-operator unshare --mount --propagation private sh -c \
-    "mount --bind $ETC/keda-resolv.conf /etc/resolv.conf && exec $E $KEDA_BIN/keda-operator --leader-elect=false \
-      --enable-cert-rotation=false --cert-dir=$PKI/keda --ca-dir=$PKI/keda \
-      --metrics-bind-address=127.0.0.1:18080 --health-probe-bind-address=127.0.0.1:18081 \
-      --metrics-service-bind-address=127.0.0.1:9666"
-  start keda-adapter $E "$KEDA_BIN/keda-adapter" --secure-port=6444 --cert-dir="$PKI/keda" \
-    --tls-cert-file="$PKI/keda/tls.crt" --tls-private-key-file="$PKI/keda/tls.key" \
-    --kubeconfig="$PKI/admin.kubeconfig" --authentication-kubeconfig="$PKI/admin.kubeconfig" \
-    --authorization-kubeconfig="$PKI/admin.kubeconfig" --lister-kubeconfig="$PKI/admin.kubeconfig" \
-    --metrics-service-address=127.0.0.1:9666 --port=18082
-  wait_for "KEDA's metrics adapter serving" 180 k get --raw /apis/external.metrics.k8s.io/v1beta1
-}
-
-SCHEMA_V=${K8S_VERSION#v}; SCHEMA_V=${SCHEMA_V%.*}.0
-schemas() { # offline schemas: k8s core from PyPI kubernetes-validate, KEDA's CRDs converted from its module
-  local KV V=$SCHEMA_V
-  if [ ! -f "$P/schemas/k8s/v$V/deployment-apps-v1.json" ] || [ ! -f "$P/schemas/crds/scaledobject_v1alpha1.json" ]; then
-    [ -x "$P/venv/bin/python" ] || { python3 -m venv "$P/venv"; "$P/venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" pyyaml; }
-    KV=$("$P/venv/bin/python" -c 'import kubernetes_validate,os;print(os.path.dirname(kubernetes_validate.__file__))')/kubernetes-json-schema
-    mkdir -p "$P/schemas/k8s/v$V" "$P/schemas/crds"
-    "$P/venv/bin/python" - "$KV/v$V-local-strict" "$P/schemas/k8s/v$V" <<'EOF'
-import json, os, sys   # drop the https $id and make $refs file-relative, else kubeconform goes online
-src, dst = sys.argv[1:]
-for f in os.listdir(src):
-    s = json.load(open(os.path.join(src, f))); s.pop("$id", None)
-    open(os.path.join(dst, f), "w").write(json.dumps(s).replace('"/api/_definitions.json#', '"_definitions.json#'))
-EOF
-    [ -d "$KEDA_SRC" ] || go mod download "github.com/kedacore/keda/v2@$KEDA_VERSION"
-    [ -d "$GOMODCACHE/github.com/yannh/kubeconform@$KUBECONFORM_VERSION" ] || go mod download "github.com/yannh/kubeconform@$KUBECONFORM_VERSION"
-    (cd "$P/schemas/crds" && FILENAME_FORMAT='{kind}_{version}' "$P/venv/bin/python" \
-       "$GOMODCACHE/github.com/yannh/kubeconform@$KUBECONFORM_VERSION/scripts/openapi2jsonschema.py" \
-       "$KEDA_SRC"/config/crd/bases/*.yaml >/dev/null)
-  fi
-  log "schemas for kubeconform: $P/schemas"
-}
-
-# values-keys FILE: the chart's values as dotted keys, down to what README.md documents as one.
-values_keys() {
-  "$P/venv/bin/python" - "$1" <<'EOF'
-import sys, yaml
-def walk(prefix, node, parent):
-    for key, value in node.items():
-        path = f"{prefix}{key}"
-        # resources, config and each image are documented whole
-        whole = key in ("resources", "config") or parent == "image" or (key == "image" and prefix)
-        if isinstance(value, dict) and value and not whole:
-            walk(path + ".", value, key)
-        else:
-            print(path)
-walk("", yaml.safe_load(open(sys.argv[1])), "")
-EOF
-}
-
-# kubeconform FILES...: strict, offline, against this Kubernetes version's schemas and KEDA's CRDs.
-kubeconform_() {
-  "$KUBECONFORM_BIN/kubeconform" -strict -summary -kubernetes-version "$SCHEMA_V" \
-    -schema-location "$P/schemas/k8s/{{.NormalizedKubernetesVersion}}/{{.ResourceKind}}{{.KindSuffix}}.json" \
-    -schema-location "$P/schemas/crds/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json" "$@"
-}
-
 down() {
   local n t p
   for n in keda-adapter keda-operator kube-proxy kubelet; do
@@ -472,13 +230,8 @@ leftovers() {
 }
 
 case ${1:-} in
-  tools) tools ;;
   build) build ;;
   up) up ;;
-  helm) shift; "$HELM_BIN/helm" "$@" ;;
-  kubeconform) shift; kubeconform_ "$@" ;;
-  values-keys) values_keys "$2" ;;
-  version) echo "$K8S_VERSION" ;;
   down) down ;;
   wipe) down; rm -rf "$STATE" "$RUN" "$PKI" "$LOG" "$ETC" ;;
   leftovers) leftovers ;;
@@ -486,5 +239,5 @@ case ${1:-} in
   paths) echo "P=$P PKI=$PKI NS=$NS LOG=$LOG STATE=$STATE BIN=$K8S_BIN:$HELM_BIN:$KUBECONFORM_BIN" ;;
   k) shift; k "$@" ;;
   x) shift; x env KUBECONFIG="$PKI/admin.kubeconfig" PATH="$PATH" "$@" ;;
-  *) echo "usage: $0 tools|build|up|helm ARGS|kubeconform FILES|values-keys FILE|version|down|wipe|leftovers|load-image TAR|paths|k ARGS|x CMD"; exit 2 ;;
+  *) echo "usage: $0 build|up|down|wipe|leftovers|load-image TAR|paths|k ARGS|x CMD"; exit 2 ;;
 esac

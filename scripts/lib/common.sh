@@ -15,7 +15,7 @@ export MODEL_DIR="${MODEL_DIR:-$ROOT/models}"
 say() { printf '[%s] %s\n' "$(basename "$0")" "$*"; }
 die() { say "error: $*" >&2; exit 1; }
 
-# run_dir DIR: where pid files and logs of one stack live.
+# pid_file NAME: where NAME's pid is kept; $RUN_DIR holds one stack's pid files and logs.
 pid_file() { echo "$RUN_DIR/pids/$1.pid"; }
 
 is_running() {

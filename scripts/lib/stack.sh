@@ -65,7 +65,7 @@ start_app_services() {
   for i in $(seq 1 "$WORKERS"); do
     wait_until "worker $i (model loaded, queue attached)" 120 worker_ready "$(worker_metrics_port "$i")"
   done
-  # The same template as docker-compose's nginx.conf, rendered for these ports and this RUN_DIR.
+  # The same template as docker-compose's deploy/nginx/nginx.conf, rendered for these ports and this RUN_DIR.
   local conf="$RUN_DIR/nginx/nginx.conf"
   RUN_DIR="$RUN_DIR" NGINX_PORT="$NGINX_PORT" API_PORTS="$API_PORTS" \
     "$ROOT/scripts/lib/render-nginx.sh" local "$conf"

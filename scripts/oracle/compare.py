@@ -4,7 +4,7 @@ dump-onnx.mjs saved and compares with each precision of our ONNX conversion, one
 Every precision is held to BOUND: the photos in ../shared/images must keep it. Their harder
 variants (hard-images.mjs, names with "~") must keep it in int8-exact, TFLite's own arithmetic;
 the other precisions' variants are reported against it, as none of them holds it on all
-(README, Model check). At least MIN_HARD of them must have a TFLite top-1
+(docs/model.md, Model check). At least MIN_HARD of them must have a TFLite top-1
 below HARD_TOP1, or the set is not hard enough to say anything.
 
 usage: python compare.py <dump-dir>

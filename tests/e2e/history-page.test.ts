@@ -9,8 +9,9 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../services/api/src/app.js';
 import { noisePng } from '../support/images.js';
+import { IMAGES_DIR } from '../support/shared-files.js';
 import { NGINX_URL, OUTPUT_DIR } from '../support/stack.js';
-import { IMAGES_DIR, stackConfig } from '../support/test-config.js';
+import { stackConfig } from '../support/test-config.js';
 
 // Debian's chromium; a Playwright browser download is never needed (nor possible here).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

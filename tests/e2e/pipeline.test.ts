@@ -7,8 +7,9 @@ import { ImagerecClient, type JobRef, type JobView, type PredictAnswer } from '@
 import { EXPIRED_REASON, PredictionRepository } from '@imagerec/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FilePart } from '../support/multipart.js';
+import { IMAGES_DIR } from '../support/shared-files.js';
 import { API_URL, NGINX_URL, WORKERS } from '../support/stack.js';
-import { IMAGES_DIR, stackConfig } from '../support/test-config.js';
+import { stackConfig } from '../support/test-config.js';
 import { uniqueImage } from '../support/unique-image.js';
 
 const run = promisify(execFile);

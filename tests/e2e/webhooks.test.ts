@@ -4,8 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { postParts } from '../support/multipart.js';
 import { TestOrigin } from '../support/outbound-origin.js';
 import { pollUntil } from '../support/poll.js';
+import { IMAGES_DIR } from '../support/shared-files.js';
 import { NGINX_URL, OUTBOUND_PORT, WEBHOOK_SECRET } from '../support/stack.js';
-import { IMAGES_DIR } from '../support/test-config.js';
 import { uniqueImage } from '../support/unique-image.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 

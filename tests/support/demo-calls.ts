@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { IMAGES_DIR } from './test-config.js';
+import { IMAGES_DIR } from './shared-files.js';
 
 interface Answer {
   status: string;

@@ -3,11 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type ClassifyJobData,
+  DEFAULT_MAX_PIXELS,
   JobPriority,
   type NewClassifyJob,
   prepareUpload,
 } from '@imagerec/shared';
-import { IMAGES_DIR } from './test-config.js';
+import { IMAGES_DIR } from './shared-files.js';
 
 const uploads = new Map<string, Promise<Omit<NewClassifyJob, 'id'>>>();
 
@@ -21,7 +22,7 @@ export async function imageJob(
   if (!upload) {
     upload = (async () => {
       const bytes = await readFile(join(IMAGES_DIR, file));
-      const image = await prepareUpload(bytes, { maxPixels: 40_000_000 });
+      const image = await prepareUpload(bytes, { maxPixels: DEFAULT_MAX_PIXELS });
       const data: ClassifyJobData = {
         upload: {
           filename: file,

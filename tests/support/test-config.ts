@@ -3,8 +3,6 @@ import { fileURLToPath } from 'node:url';
 import { type AppConfig, loadConfig } from '@imagerec/shared';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const IMAGES_DIR =
-  process.env.TEST_IMAGES_DIR ?? fileURLToPath(new URL('../../../shared/images/', import.meta.url));
 
 const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6390';
 

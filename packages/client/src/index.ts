@@ -1,8 +1,8 @@
 import createClient, { type Client } from 'openapi-fetch';
 import { Webhook } from 'standardwebhooks';
-import type { paths } from './api.generated.js';
+import type { paths } from './openapi-types.js';
 
-export type { components, paths } from './api.generated.js';
+export type { components, paths } from './openapi-types.js';
 
 type Json<R> = R extends { content: { 'application/json': infer B } } ? B : never;
 type JobsPost = paths['/v1/jobs']['post'];

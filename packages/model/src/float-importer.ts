@@ -1,18 +1,20 @@
 import {
-  broadcastOperand,
   type ConvOptions,
   type ConvWeights,
-  DataType,
   GraphImporter,
+  type OptionsOf,
+  singleQuantization,
+} from './graph-importer.js';
+import {
+  broadcastOperand,
+  DataType,
   ONNX_INPUT_NAME,
   ONNX_OUTPUT_NAME,
-  type OptionsOf,
   permute,
-  singleQuantization,
   TO_NCHW,
   TO_NHWC,
   valueInfo,
-} from './graph-importer.js';
+} from './onnx-layout.js';
 import type { TfliteOperator, TfliteQuantization, TfliteTensor } from './tflite/reader.js';
 import { type Activation, TensorType, tensorTypeName } from './tflite/schema.js';
 

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { ModelPrecision } from '@imagerec/shared';
+import { FixedPointImporter } from './fixed-point-importer.js';
 import { FloatImporter } from './float-importer.js';
-import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './graph-importer.js';
+import type { GraphImporter } from './graph-importer.js';
 import { onnx } from './onnx-graph.js';
+import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './onnx-layout.js';
 import { MS_DOMAIN, type QuantizedForm, QuantizedImporter } from './quantized-importer.js';
-import { readTfliteModel } from './tflite/reader.js';
+import { readTfliteModel, type TfliteModel, type TfliteSubgraph } from './tflite/reader.js';
 
 export { dequantize } from './float-importer.js';
-export { permute, tfPadding } from './graph-importer.js';
+export { permute, tfPadding } from './onnx-layout.js';
 export { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME };
 
 /** metadata_props key holding the SHA-256 of the .tflite the model was converted from. */
@@ -38,10 +40,7 @@ export function convertTfliteToOnnx(
   const [subgraph] = model.subgraphs;
   if (!subgraph) throw new Error('TFLite model has no subgraph');
   const quantized = precision !== 'fp32';
-  const importer = quantized
-    ? new QuantizedImporter(model, subgraph, QUANTIZED_FORMS[precision])
-    : new FloatImporter(model, subgraph);
-  const graph = importer.build();
+  const graph = importerFor(model, subgraph, precision).build();
   const sourceSha256 = createHash('sha256').update(tflite).digest('hex');
   const opsetImport = [{ domain: '', version: OPSET_VERSION }];
   if (quantized) opsetImport.push({ domain: MS_DOMAIN, version: 1 });
@@ -59,6 +58,19 @@ export function convertTfliteToOnnx(
   return onnx.ModelProto.encode(proto).finish();
 }
 
+/** The float graph, or the int8 graph in the precision's form. */
+function importerFor(
+  model: TfliteModel,
+  subgraph: TfliteSubgraph,
+  precision: ModelPrecision,
+): GraphImporter {
+  if (precision === 'fp32') return new FloatImporter(model, subgraph);
+  const form = QUANTIZED_FORMS[precision];
+  return form === 'fixed-point'
+    ? new FixedPointImporter(model, subgraph)
+    : new QuantizedImporter(model, subgraph, form);
+}
+
 /** What a converted model says it was converted from, and to. */
 export function readOnnxProvenance(onnxBytes: Uint8Array): {
   sourceSha256: string | undefined;
@@ -67,9 +79,4 @@ export function readOnnxProvenance(onnxBytes: Uint8Array): {
   const proto = onnx.ModelProto.decode(onnxBytes);
   const meta = (key: string) => proto.metadataProps.find((p) => p.key === key)?.value ?? undefined;
   return { sourceSha256: meta(SOURCE_SHA256_KEY), precision: meta(PRECISION_KEY) };
-}
-
-/** The source checksum a converted model carries; undefined when it has none. */
-export function readOnnxSourceSha256(onnxBytes: Uint8Array): string | undefined {
-  return readOnnxProvenance(onnxBytes).sourceSha256;
 }

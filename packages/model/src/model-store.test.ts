@@ -2,12 +2,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MODEL_SPEC } from '@imagerec/shared';
+import { SHARED_MODELS_DIR as sharedMirror } from '@imagerec/test-support/shared-files';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ensureModelFiles, sha256Hex } from './model-store.js';
-
-const sharedMirror = fileURLToPath(new URL('../../../../shared/models', import.meta.url));
 
 describe('ensureModelFiles', () => {
   let tmp: string;

@@ -2,15 +2,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MODEL_PRECISIONS, MODEL_SPEC } from '@imagerec/shared';
+import { SHARED_MODELS_DIR as sharedMirror } from '@imagerec/test-support/shared-files';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertTfliteToOnnx, readOnnxProvenance, readOnnxSourceSha256 } from './importer.js';
+import { convertTfliteToOnnx, readOnnxProvenance } from './importer.js';
 import { prepareModel } from './prepare-model.js';
 import { BuiltinOperator } from './tflite/schema.js';
 import { buildTfliteModel } from './tflite/tflite-builder.test-helper.js';
-
-const sharedMirror = fileURLToPath(new URL('../../../../shared/models', import.meta.url));
 
 describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
   let dir: string;
@@ -94,13 +92,17 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
       log: (m) => log.push(m),
     });
     expect(log.at(-1)).toMatch(/was converted from [0-9a-f]{12}, converted/);
-    expect(readOnnxSourceSha256(await readFile(onnxPath))).toBe(MODEL_SPEC.source.sha256);
+    expect(readOnnxProvenance(await readFile(onnxPath)).sourceSha256).toBe(
+      MODEL_SPEC.source.sha256,
+    );
   });
 
   it('converts again when the ONNX file is unreadable', async () => {
     const onnxPath = join(dir, MODEL_SPEC.onnxFiles.int8);
     await writeFile(onnxPath, 'garbage');
     await prepareModel({ dir, mirrorDir: sharedMirror, precision: 'int8' });
-    expect(readOnnxSourceSha256(await readFile(onnxPath))).toBe(MODEL_SPEC.source.sha256);
+    expect(readOnnxProvenance(await readFile(onnxPath)).sourceSha256).toBe(
+      MODEL_SPEC.source.sha256,
+    );
   });
 });

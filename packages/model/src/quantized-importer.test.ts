@@ -1,122 +1,15 @@
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { convertTfliteToOnnx, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './importer.js';
-import { onnx } from './onnx-graph.js';
-import { BuiltinOperator } from './tflite/schema.js';
+import { convertTfliteToOnnx } from './importer.js';
+import { ints, run } from './importer.test-helper.js';
 import {
-  buildTfliteModel,
-  type ModelSpec,
-  type TensorSpec,
-} from './tflite/tflite-builder.test-helper.js';
+  convSpec,
+  expectWithinOneStep,
+  requantized,
+  uint8,
+} from './quantized-importer.test-helper.js';
+import { BuiltinOperator } from './tflite/schema.js';
+import { buildTfliteModel, type ModelSpec } from './tflite/tflite-builder.test-helper.js';
 import * as ref from './tflite/tflite-kernels.test-helper.js';
-
-// The int8 graph against TFLite's integer arithmetic (tflite-kernels.test-helper). The integer
-// sums are the same; the requantization is not quite: TFLite rounds twice (a fixed-point
-// multiply, then a rounding shift), onnxruntime once (a float multiply), so a value near a half
-// step may round the other way, by one step at most.
-
-async function run(
-  tflite: Uint8Array,
-  pixels: number[],
-  dims: number[],
-  precision: 'int8' | 'int8-fast' | 'int8-exact' = 'int8',
-) {
-  const session = await ort.InferenceSession.create(convertTfliteToOnnx(tflite, precision));
-  try {
-    const feeds = { [ONNX_INPUT_NAME]: new ort.Tensor('uint8', Uint8Array.from(pixels), dims) };
-    const out = (await session.run(feeds))[ONNX_OUTPUT_NAME];
-    if (!out) throw new Error('no output');
-    return { data: Array.from(out.data as Float32Array), dims: [...out.dims] };
-  } finally {
-    await session.release();
-  }
-}
-
-/** The graph's float output back in the output tensor's uint8 steps. */
-const requantized = (data: number[], q: ref.Q) =>
-  data.map((v) => Math.round(v / q.scale + q.zeroPoint));
-
-function expectWithinOneStep(actual: number[], expected: number[]) {
-  expect(actual).toHaveLength(expected.length);
-  const diffs = actual.map((v, i) => Math.abs(v - (expected[i] ?? Number.NaN)));
-  expect(Math.max(...diffs)).toBeLessThanOrEqual(1);
-  // Rounding differences are the exception, not the rule.
-  expect(diffs.filter((d) => d > 0).length).toBeLessThanOrEqual(Math.ceil(actual.length / 5));
-}
-
-/** Deterministic pseudo-random integers in [lo, hi]. */
-function ints(count: number, lo: number, hi: number, seed: number): number[] {
-  let s = seed;
-  return Array.from({ length: count }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return lo + (s % (hi - lo + 1));
-  });
-}
-
-const uint8 = (shape: number[], q: ref.Q, data?: number[]): TensorSpec => ({
-  shape,
-  type: 'UINT8',
-  quantization: { scale: [q.scale], zeroPoint: [q.zeroPoint] },
-  ...(data && { data }),
-});
-
-function convSpec(opts: {
-  x: ref.QImage;
-  xq: ref.Q;
-  weights: number[];
-  wShape: number[];
-  wq: ref.Q;
-  bias: number[];
-  yq: ref.Q;
-  outShape: number[];
-  stride: number;
-  padding: 'SAME' | 'VALID';
-  act: 'NONE' | 'RELU' | 'RELU6';
-  depthwise?: boolean;
-}): ModelSpec {
-  const options = {
-    padding: opts.padding,
-    strideW: opts.stride,
-    strideH: opts.stride,
-    fusedActivation: opts.act,
-    dilationW: 1,
-    dilationH: 1,
-  };
-  return {
-    tensors: [
-      uint8([1, opts.x.h, opts.x.w, opts.x.c], opts.xq),
-      uint8(opts.wShape, opts.wq, opts.weights),
-      {
-        shape: [opts.bias.length],
-        type: 'INT32',
-        data: opts.bias,
-        quantization: { scale: [opts.xq.scale * opts.wq.scale], zeroPoint: [0] },
-      },
-      uint8(opts.outShape, opts.yq),
-    ],
-    operators: [
-      opts.depthwise
-        ? {
-            builtinCode: BuiltinOperator.DEPTHWISE_CONV_2D,
-            inputs: [0, 1, 2],
-            outputs: [3],
-            options: {
-              kind: 'DepthwiseConv2DOptions',
-              depthMultiplier: (opts.wShape[3] ?? 0) / opts.x.c,
-              ...options,
-            },
-          }
-        : {
-            builtinCode: BuiltinOperator.CONV_2D,
-            inputs: [0, 1, 2],
-            outputs: [3],
-            options: { kind: 'Conv2DOptions', ...options },
-          },
-    ],
-    inputs: [0],
-    outputs: [3],
-  };
-}
 
 describe('convertTfliteToOnnx, int8', () => {
   // int8 requantizes like onnxruntime (one float rounding), int8-exact like TFLite.
@@ -264,6 +157,7 @@ describe('convertTfliteToOnnx, int8', () => {
         buildTfliteModel(model(pool(size, stride, padding), [...pooled])),
         x.data,
         [n, h, w, c],
+        'int8',
       );
       const classes = expected.data.length / n;
       expect(out.dims).toEqual([n, classes]);
@@ -278,97 +172,6 @@ describe('convertTfliteToOnnx, int8', () => {
         });
       }
     }
-  });
-
-  it("keeps TFLite's quantization: uint8 activations, int8 weights at zero point z - 128, int32 bias", () => {
-    const x: ref.QImage = { n: 1, h: 2, w: 2, c: 1, data: [] };
-    const tflite = buildTfliteModel(
-      convSpec({
-        x,
-        xq: { scale: 1 / 128, zeroPoint: 128 },
-        weights: [0, 255],
-        wShape: [2, 1, 1, 1],
-        wq: { scale: 0.5, zeroPoint: 113 },
-        bias: [7, -7],
-        yq: { scale: 0.1, zeroPoint: 5 },
-        outShape: [1, 2, 2, 2],
-        stride: 1,
-        padding: 'VALID',
-        act: 'NONE',
-      }),
-    );
-    const {
-      node = [],
-      initializer = [],
-      input = [],
-      output = [],
-    } = onnx.ModelProto.decode(convertTfliteToOnnx(tflite, 'int8')).graph ?? {};
-    const { DataType } = onnx.TensorProto;
-    const conv = (node ?? []).find((n) => n.opType === 'QLinearConv');
-    const init = (name: string | undefined) => (initializer ?? []).find((t) => t.name === name);
-    const [, , , weight, , weightZeroPoint, , , bias] = conv?.input ?? [];
-    expect(init(weight)?.dataType).toBe(DataType.INT8);
-    expect(Array.from(new Int8Array(init(weight)?.rawData ?? []))).toEqual([-128, 127]);
-    expect(Array.from(new Int8Array(init(weightZeroPoint)?.rawData ?? []))).toEqual([113 - 128]);
-    expect(init(bias)?.dataType).toBe(DataType.INT32);
-    expect(input?.[0]?.type?.tensorType?.elemType).toBe(DataType.UINT8);
-    expect(output?.[0]?.type?.tensorType?.elemType).toBe(DataType.FLOAT);
-    expect((node ?? []).some((n) => n.opType === 'Clip')).toBe(false);
-  });
-
-  it('int8-fast: symmetric int8 weights per output channel, exact where w - z fits int8', () => {
-    const tflite = buildTfliteModel(
-      convSpec({
-        x: { n: 1, h: 2, w: 2, c: 1, data: [] },
-        xq: { scale: 1 / 128, zeroPoint: 128 },
-        weights: [0, 255],
-        wShape: [2, 1, 1, 1],
-        wq: { scale: 0.5, zeroPoint: 113 },
-        bias: [7, -7],
-        yq: { scale: 0.1, zeroPoint: 5 },
-        outShape: [1, 2, 2, 2],
-        stride: 1,
-        padding: 'VALID',
-        act: 'NONE',
-      }),
-    );
-    const { node = [], initializer = [] } =
-      onnx.ModelProto.decode(convertTfliteToOnnx(tflite, 'int8-fast')).graph ?? {};
-    const conv = (node ?? []).find((n) => n.opType === 'QLinearConv');
-    const raw = (name: string | undefined) =>
-      (initializer ?? []).find((t) => t.name === name)?.rawData ?? new Uint8Array();
-    const [, , , weight, weightScale, weightZeroPoint, , , bias] = conv?.input ?? [];
-    // Channel 0: 0 - 113 fits and stays; channel 1: 255 - 113 = 142 is divided by 142 / 127.
-    expect(Array.from(new Int8Array(raw(weight)))).toEqual([-113, 127]);
-    const scales = new Float32Array(Uint8Array.from(raw(weightScale)).buffer);
-    expect(scales[0]).toBe(0.5);
-    expect(scales[1]).toBeCloseTo((0.5 * 142) / 127, 6);
-    expect(Array.from(new Int8Array(raw(weightZeroPoint)))).toEqual([0, 0]);
-    // The bias follows its channel's scale: -7 x 127 / 142 = -6.26.
-    expect(Array.from(new Int32Array(Uint8Array.from(raw(bias)).buffer))).toEqual([7, -6]);
-  });
-
-  it("int8-fast: where the weights fit, a RELU6 convolution gives TFLite's integers", async () => {
-    const [n, h, w, c, o] = [2, 7, 6, 3, 4];
-    const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 254, 3) };
-    const xq = { scale: 1 / 128, zeroPoint: 128 };
-    // Zero point 122: every w - z lies in -122..127.
-    const wq = { scale: 0.06, zeroPoint: 122 };
-    const weights = ints(o * 3 * 3 * c, 0, 249, 5);
-    const bias = ints(o, -2000, 2000, 7);
-    const yq = { scale: 0.03, zeroPoint: 40 };
-    const spec = { x, xq, weights, wShape: [o, 3, 3, c], wq, bias, yq, stride: 2 };
-    const expected = ref.conv({ ...spec, padding: 'SAME', range: [40, 240] });
-    const tflite = buildTfliteModel(
-      convSpec({
-        ...spec,
-        padding: 'SAME',
-        act: 'RELU6',
-        outShape: [1, expected.h, expected.w, o],
-      }),
-    );
-    const out = await run(tflite, x.data, [n, h, w, c], 'int8-fast');
-    expectWithinOneStep(requantized(out.data, yq), expected.data);
   });
 
   describe('refuses what it cannot carry in integers, naming it', () => {

@@ -1,44 +1,34 @@
 import {
-  broadcastOperand,
   type ConvOptions,
   type ConvWeights,
-  DataType,
   GraphImporter,
+  type OptionsOf,
+  singleQuantization,
+  unsupportedType,
+} from './graph-importer.js';
+import {
+  broadcastOperand,
+  DataType,
   ONNX_INPUT_NAME,
   ONNX_OUTPUT_NAME,
-  type OptionsOf,
-  permute,
-  singleQuantization,
   TO_NCHW,
   TO_NHWC,
-  unsupportedType,
   valueInfo,
-} from './graph-importer.js';
+} from './onnx-layout.js';
 import {
   activationRange,
   biasScaleFits,
-  fixedPointDivision,
   type QuantParams,
   roundHalfAwayFromZero,
-  toSignedWeights,
-  toSymmetricPerChannel,
   UINT8_RANGE,
 } from './quantization.js';
+import { signedWeights, symmetricWeights } from './quantized-weights.js';
 import type { TfliteModel, TfliteOperator, TfliteSubgraph, TfliteTensor } from './tflite/reader.js';
 import { type Activation, TensorType } from './tflite/schema.js';
 
 /** onnxruntime's contrib domain: QLinearAdd and the quantized pools live there. */
 export const MS_DOMAIN = 'com.microsoft';
-const QUANTIZED = [TensorType.UINT8];
-
-/** Convolution weights as QLinearConv takes them: int8 values, scales, zero points. */
-interface QLinearWeights {
-  values: Int8Array;
-  scales: readonly number[];
-  zeroPoints: readonly number[];
-  /** Output channels of the scales and zero points; 0 for one pair for all. */
-  channels: number;
-}
+export const QUANTIZED = [TensorType.UINT8];
 
 /**
  * How the int8 graph computes: `tflite-weights`, TFLite's own weights in QLinearConv (which
@@ -48,9 +38,6 @@ interface QLinearWeights {
  * TFLite's way in int64 operators, slow.
  */
 export type QuantizedForm = 'tflite-weights' | 'symmetric-weights' | 'fixed-point';
-
-/** TFLite's quantized ADD shifts both inputs left by this many bits before rescaling them. */
-const ADD_LEFT_SHIFT = 20;
 
 /**
  * The int8 graph: TFLite's own uint8 tensors, scales and zero points in ONNX's quantized
@@ -62,7 +49,7 @@ export class QuantizedImporter extends GraphImporter {
   constructor(
     model: TfliteModel,
     subgraph: TfliteSubgraph,
-    private readonly form: QuantizedForm = 'tflite-weights',
+    private readonly form: Exclude<QuantizedForm, 'fixed-point'> = 'tflite-weights',
   ) {
     super(model, subgraph);
   }
@@ -95,19 +82,10 @@ export class QuantizedImporter extends GraphImporter {
     const [xIndex = -1, , bIndex = -1] = op.inputs;
     const out = this.outputTensor(op);
     const x = this.quantizedInput(xIndex);
-    if (this.form === 'fixed-point') {
-      const sums = this.integerSums(x, xIndex, bIndex, o, w);
-      // TFLite's GetQuantizedConvolutionMultipler: the scales' product rounded to float, then
-      // divided in double (a product kept in double moves some multipliers by one step).
-      const xScale = this.quantization(this.tensor(xIndex)).scale;
-      const reals = (w.tensor.quantization?.scale ?? []).map(
-        (s) => Math.fround(xScale * s) / Math.fround(this.quantization(out).scale),
-      );
-      this.setOutput(op, this.fixedPointOutput(sums, reals, o.fusedActivation, op), QUANTIZED);
-      return;
-    }
     const weights =
-      this.form === 'symmetric-weights' ? this.symmetricWeights(w) : this.signedWeights(w);
+      this.form === 'symmetric-weights'
+        ? symmetricWeights(w, this.elements(w.tensor))
+        : signedWeights(w, this.elements(w.tensor));
     const dims = weights.channels ? [weights.channels] : [];
     const inputs = [
       x,
@@ -147,10 +125,6 @@ export class QuantizedImporter extends GraphImporter {
   protected add(op: TfliteOperator, o: OptionsOf<'AddOptions'>): void {
     const out = this.outputTensor(op);
     const [a = -1, b = -1] = op.inputs;
-    if (this.form === 'fixed-point') {
-      this.setOutput(op, this.fixedPointAdd(op, o, a, b), QUANTIZED);
-      return;
-    }
     const inputs = [
       this.operand(a, out.shape.length),
       ...this.quantParams(a),
@@ -184,134 +158,8 @@ export class QuantizedImporter extends GraphImporter {
     this.floats.add(this.outputTensor(op).index);
   }
 
-  /** ConvInteger's int32 sums of (x - zx)(w - zw), plus the bias: TFLite's accumulators. */
-  private integerSums(
-    x: string,
-    xIndex: number,
-    bIndex: number,
-    o: ConvOptions,
-    w: ConvWeights,
-  ): string {
-    const weights = this.signedWeights(w);
-    if (weights.channels) {
-      throw new Error(
-        `Fixed-point conversion needs per-tensor weights, "${w.tensor.name}" are not`,
-      );
-    }
-    let sums = this.g.node(
-      'ConvInteger',
-      [
-        x,
-        this.g.int8Const('weight', w.dims, weights.values),
-        // The zero point alone: a scale nothing reads would be an unused initializer.
-        this.g.uint8Const('zero_point', [], [this.quantization(this.tensor(xIndex)).zeroPoint]),
-        this.g.int8Const('weight_zero_point', [], [...weights.zeroPoints]),
-      ],
-      this.convAttributes(xIndex, o, w),
-    );
-    if (bIndex >= 0) {
-      const bias = this.bias(bIndex, xIndex, w, weights.scales, [w.dims[0] ?? 0, 1, 1]);
-      sums = this.g.node('Add', [sums, bias]);
-    }
-    return this.g.node('Cast', [sums], { to: DataType.INT64 });
-  }
-
-  /**
-   * TFLite's MultiplyByQuantizedMultiplier of int64 values by `reals` (one, or one per output
-   * channel of an NCHW tensor), as one truncating division (fixedPointDivision).
-   */
-  private requantize(x: string, reals: readonly number[]): string {
-    const steps = reals.map(fixedPointDivision);
-    const dims = steps.length > 1 ? [steps.length, 1, 1] : [1];
-    const constant = (base: string, values: number[]) => this.g.int64Const(base, values, dims);
-    const product = this.g.node('Mul', [
-      x,
-      constant(
-        'multiplier',
-        steps.map((s) => s.multiplier),
-      ),
-    ]);
-    const negative = this.g.node('Less', [product, this.g.int64Const('zero', [0])]);
-    const nudge = this.g.node('Where', [
-      negative,
-      constant(
-        'nudge_negative',
-        steps.map((s) => 1 - s.nudge),
-      ),
-      constant(
-        'nudge',
-        steps.map((s) => s.nudge),
-      ),
-    ]);
-    const nudged = this.g.node('Add', [product, nudge]);
-    return this.g.node('Div', [
-      nudged,
-      constant(
-        'divisor',
-        steps.map((s) => s.divisor),
-      ),
-    ]);
-  }
-
-  /** Requantized int64 sums as TFLite's uint8 output: plus the zero point, clamped, narrowed. */
-  private fixedPointOutput(
-    sums: string,
-    reals: readonly number[],
-    activation: Activation,
-    op: TfliteOperator,
-  ): string {
-    const q = this.quantization(this.outputTensor(op));
-    const [lo, hi] = this.activationBounds(activation, op);
-    const shifted = this.g.node('Add', [
-      this.requantize(sums, reals),
-      this.g.int64Const('zero_point', [q.zeroPoint]),
-    ]);
-    // Always clamped: Cast wraps around where TFLite saturates.
-    const clamped = this.g.node('Clip', [
-      shifted,
-      this.g.int64Const('clip_min', [lo], []),
-      this.g.int64Const('clip_max', [hi], []),
-    ]);
-    return this.g.node('Cast', [clamped], { to: DataType.UINT8 });
-  }
-
-  /**
-   * TFLite's quantized ADD: each input less its zero point, shifted left 20 bits, rescaled to
-   * twice the larger input scale; the sum rescaled to the output's.
-   */
-  private fixedPointAdd(
-    op: TfliteOperator,
-    o: OptionsOf<'AddOptions'>,
-    a: number,
-    b: number,
-  ): string {
-    const rank = this.outputTensor(op).shape.length;
-    const scaleOf = (index: number) => Math.fround(this.quantization(this.tensor(index)).scale);
-    const twiceMax = 2 * Math.max(scaleOf(a), scaleOf(b));
-    const rescaled = (index: number) => {
-      const wide = this.g.node('Cast', [this.operand(index, rank)], { to: DataType.INT64 });
-      const centered = this.g.node('Sub', [
-        wide,
-        this.g.int64Const('zero_point', [this.quantization(this.tensor(index)).zeroPoint]),
-      ]);
-      const shifted = this.g.node('Mul', [
-        centered,
-        this.g.int64Const('left_shift', [2 ** ADD_LEFT_SHIFT]),
-      ]);
-      return this.requantize(shifted, [scaleOf(index) / twiceMax]);
-    };
-    const sum = this.g.node('Add', [rescaled(a), rescaled(b)]);
-    const outScale = Math.fround(this.quantization(this.outputTensor(op)).scale);
-    return this.fixedPointOutput(
-      sum,
-      [twiceMax / (2 ** ADD_LEFT_SHIFT * outScale)],
-      o.fusedActivation,
-      op,
-    );
-  }
-
   /** The quantized bounds of a fused activation on the operator's output. */
-  private activationBounds(activation: Activation, op: TfliteOperator): [number, number] {
+  protected activationBounds(activation: Activation, op: TfliteOperator): [number, number] {
     try {
       return activationRange(activation, this.quantization(this.outputTensor(op)));
     } catch (err) {
@@ -330,64 +178,11 @@ export class QuantizedImporter extends GraphImporter {
     ]);
   }
 
-  /** TFLite's weights as int8 in ONNX's layout, with their scales and one zero point. */
-  private signedWeights(w: ConvWeights): QLinearWeights {
-    const t = w.tensor;
-    const q = t.quantization;
-    const data = this.elements(t);
-    if (!q || !(data instanceof Uint8Array || data instanceof Int8Array)) {
-      throw new Error(`int8 conversion needs quantized 8-bit weights, "${t.name}" are not`);
-    }
-    const channels = w.dims[0] ?? 0;
-    const perChannel = q.scale.length > 1;
-    if (perChannel && (q.scale.length !== channels || q.quantizedDimension !== w.perm[0])) {
-      throw new Error(`Weights "${t.name}" are not quantized per output channel`);
-    }
-    const zeroPoint = q.zeroPoint[0] ?? 0;
-    // onnxruntime's QLinearConv takes one weight zero point for all channels.
-    if (q.zeroPoint.some((z) => z !== zeroPoint)) {
-      throw new Error(`Weights "${t.name}" have different zero points per channel`);
-    }
-    const signed =
-      data instanceof Uint8Array
-        ? toSignedWeights(data, [zeroPoint])
-        : { values: data, zeroPoints: [zeroPoint] };
-    const count = perChannel ? channels : 0;
-    return {
-      values: permute(signed.values, t.shape, w.perm),
-      scales: q.scale,
-      zeroPoints: new Array<number>(count || 1).fill(signed.zeroPoints[0] ?? 0),
-      channels: count,
-    };
-  }
-
-  /**
-   * TFLite's weights as symmetric int8 per output channel (zero point 0): w - z as it is
-   * where it fits int8, divided down to fit in the few channels where it does not.
-   */
-  private symmetricWeights(w: ConvWeights): QLinearWeights {
-    const t = w.tensor;
-    const q = t.quantization;
-    const data = this.elements(t);
-    if (!q || !(data instanceof Uint8Array || data instanceof Int8Array)) {
-      throw new Error(`int8 conversion needs quantized 8-bit weights, "${t.name}" are not`);
-    }
-    const channels = w.dims[0] ?? 0;
-    const laid = permute(data, t.shape, w.perm);
-    const size = laid.length / channels;
-    const perChannel = (values: readonly number[]) =>
-      Array.from({ length: channels }, (_, c) => values[values.length > 1 ? c : 0] ?? 0);
-    const zeroPoints = perChannel(q.zeroPoint);
-    const centered = Int16Array.from(laid, (v, i) => v - (zeroPoints[Math.floor(i / size)] ?? 0));
-    const { values, scales } = toSymmetricPerChannel(centered, perChannel(q.scale));
-    return { values, scales, zeroPoints: new Array<number>(channels).fill(0), channels };
-  }
-
   /**
    * The int32 bias: TFLite's scale must be input scale x weight scale; with other weight
    * scales (symmetric weights) it is rescaled to input scale x each channel's new scale.
    */
-  private bias(
+  protected bias(
     index: number,
     inputIndex: number,
     w: ConvWeights,
@@ -422,7 +217,7 @@ export class QuantizedImporter extends GraphImporter {
   }
 
   /** An ADD operand: an activation, or a quantized constant laid out to broadcast like one. */
-  private operand(index: number, rank: number): string {
+  protected operand(index: number, rank: number): string {
     const value = this.values.get(index);
     if (value) return this.quantizedInput(index);
     const t = this.tensor(index);
@@ -434,7 +229,7 @@ export class QuantizedImporter extends GraphImporter {
     return this.g.uint8Const('const', laid.dims, laid.data);
   }
 
-  private quantizedInput(index: number): string {
+  protected quantizedInput(index: number): string {
     const value = this.activation(index);
     if (this.floats.has(index)) {
       throw new Error(`TFLite tensor "${this.tensor(index).name}" is float in the int8 graph`);
@@ -443,14 +238,14 @@ export class QuantizedImporter extends GraphImporter {
     return value;
   }
 
-  private quantization(t: TfliteTensor): QuantParams {
+  protected quantization(t: TfliteTensor): QuantParams {
     if (t.type !== TensorType.UINT8) throw unsupportedType(t);
     const q = singleQuantization(t);
     if (!q) throw new Error(`TFLite tensor "${t.name}" has no quantization parameters`);
     return q;
   }
 
-  private quantParams(index: number): [string, string] {
+  protected quantParams(index: number): [string, string] {
     let names = this.params.get(index);
     if (!names) {
       const q = this.quantization(this.tensor(index));

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MODEL_PRECISIONS } from './model-spec.js';
-import { QueueName, relatedQueueName } from './queue.js';
+import { QueueName, relatedQueueName } from './queue/contract.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -13,6 +13,9 @@ const list = z.string().transform((v) =>
     .map((item) => item.trim())
     .filter(Boolean),
 );
+
+/** MAX_PIXELS' default, also the limit of callers without a config (benchmarks, the oracle). */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
 
 /**
  * Every environment variable the services read, with its default and meaning.
@@ -55,7 +58,7 @@ export const envSchema = z.object({
     .describe('Largest accepted upload, bytes (nginx allows the same body size)'),
   MAX_FILES: int(1, 256).default(16).describe('Most files in one POST /v1/jobs'),
   MAX_PIXELS: int(1, 1_000_000_000)
-    .default(40_000_000)
+    .default(DEFAULT_MAX_PIXELS)
     .describe('Largest decoded image, pixels (guards against decompression bombs)'),
   MAX_QUEUE_DEPTH: int(1, 10_000_000)
     .default(10_000)

@@ -1,3 +1,5 @@
+import { IMAGE_FORMAT_NAMES } from './image/image-format.js';
+
 /**
  * The catalog of errors a client can be told about, each with its HTTP status; errors a
  * client should retry carry how long to wait (the Retry-After header), seconds.
@@ -20,7 +22,7 @@ export const ERRORS = {
     retryAfterS: 1,
   },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The upload is larger than the limit' },
-  UNSUPPORTED_FORMAT: { status: 415, message: 'The file is not an image format we read' },
+  UNSUPPORTED_FORMAT: { status: 415, message: `The file is not a ${IMAGE_FORMAT_NAMES} image` },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
     message: 'This Idempotency-Key was used with a different request',
@@ -72,3 +74,6 @@ export class AppError extends Error {
     this.retryAfterS = 'retryAfterS' in entry ? entry.retryAfterS : undefined;
   }
 }
+
+/** What went wrong, in one string, whatever was thrown: an Error's message, anything else as text. */
+export const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));

@@ -1,4 +1,4 @@
-import { type PredictionRecord, PredictionStatus } from './db/prediction.repository.js';
+import { type PredictionRecord, PredictionStatus } from './db/prediction.schema.js';
 import {
   type ClassifyJobData,
   type ClassifyResult,
@@ -6,7 +6,10 @@ import {
   type ModelInfo,
   type Prediction,
   type Timings,
-} from './queue.js';
+} from './queue/contract.js';
+
+/** The error of a failed job that kept no reason: a failed view always says something. */
+const NO_REASON = 'failed';
 
 /** What GET /v1/jobs/:id answers, and what a webhook delivers. */
 export interface JobView {
@@ -56,7 +59,7 @@ export function viewFromQueue(
     status,
     filename: job.data.upload.filename,
     ...(result && { predictions: result.predictions.slice(0, topK), cached: result.cached }),
-    ...(status === JobStatus.Failed && { error: job.failedReason ?? 'failed' }),
+    ...(status === JobStatus.Failed && { error: job.failedReason ?? NO_REASON }),
     model: result?.model ?? { ...model },
     // While a job waits, its timings say how long it has waited so far.
     timings: result?.timings ?? {
@@ -81,7 +84,7 @@ export function viewFromRecord(record: PredictionRecord, topK: number, model: Mo
       predictions: (record.predictions ?? []).slice(0, topK),
       cached: !!record.cached,
     }),
-    ...(!completed && { error: record.error ?? 'failed' }),
+    ...(!completed && { error: record.error ?? NO_REASON }),
     model: record.model ?? { ...model },
     timings: record.timings ?? { queuedMs: 0, inferenceMs: 0, totalMs: 0, batchSize: 0 },
     createdAt: record.createdAt.toISOString(),

@@ -1,3 +1,6 @@
+/** The side of the model's square input image, pixels. */
+const INPUT_SIZE = 224;
+
 /** The published model this service serves, pinned by checksum. */
 export const MODEL_SPEC = {
   name: 'mobilenet_v2_1.0_224_quant',
@@ -18,7 +21,9 @@ export const MODEL_SPEC = {
     'int8-exact': 'mobilenet_v2_1.0_224_quant.int8-exact.onnx',
     fp32: 'mobilenet_v2_1.0_224_quant.fp32.onnx',
   },
-  inputSize: 224,
+  inputSize: INPUT_SIZE,
+  /** One input image: inputSize x inputSize RGB triplets, uint8. */
+  inputBytes: INPUT_SIZE * INPUT_SIZE * 3,
 } as const;
 
 /**

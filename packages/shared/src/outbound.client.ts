@@ -4,7 +4,7 @@ import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { AppConfig } from './config.js';
-import { AppError } from './errors.js';
+import { AppError, errorMessage } from './errors.js';
 
 /** Redirects followed at most; each one is checked like the first request. */
 export const MAX_REDIRECTS = 3;
@@ -205,8 +205,7 @@ export class OutboundClient {
     if (signal.aborted) {
       return new AppError('FETCH_TIMEOUT', `${url.host} did not answer within the time limit`);
     }
-    const message = err instanceof Error ? err.message : String(err);
-    return new AppError('FETCH_FAILED', `${url.host}: ${message}`, { cause: err });
+    return new AppError('FETCH_FAILED', `${url.host}: ${errorMessage(err)}`, { cause: err });
   }
 }
 

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { failedRecord } from '@imagerec/test-support/records';
+import { REPO_ROOT, testConfig } from '@imagerec/test-support/test-config';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { failedRecord } from '../../../tests/support/records.js';
-import { REPO_ROOT, testConfig } from '../../../tests/support/test-config.js';
 import { PredictionRepository } from '../src/index.js';
 
 const SQLITE_DIR = process.env.FERRETDB_SQLITE_DIR;

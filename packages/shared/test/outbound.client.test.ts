@@ -1,5 +1,5 @@
+import { TestOrigin } from '@imagerec/test-support/outbound-origin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestOrigin } from '../../../tests/support/outbound-origin.js';
 import { AppError } from '../src/errors.js';
 import { OutboundClient } from '../src/outbound.client.js';
 

@@ -1,5 +1,5 @@
+import { testConfig } from '@imagerec/test-support/test-config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../../../tests/support/test-config.js';
 import {
   createRedis,
   formatCursor,

@@ -1,5 +1,6 @@
 // The history page's one script: jobs shown as pending are long-polled on the JSON API
-// and filled in when they finish, without reloading the page.
+// and filled in when they finish, without reloading the page, from the markup the server
+// sends in the page's <template id="outcome-..."> elements (views/history.page.ts).
 
 const LONG_POLL_MS = 20000;
 const RETRY_MS = 3000;
@@ -7,36 +8,37 @@ const FINISHED = new Set(['completed', 'failed']);
 
 const percent = (score) => `${(score * 100).toFixed(1)}%`;
 
-function element(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
+const template = (status) => document.getElementById(`outcome-${status}`);
+const clone = (status) => template(status).content.cloneNode(true);
+// How many predictions a row shows: the server's number, on its template.
+const shown = () => Number(template('completed').dataset.predictions);
 
-// The same markup the server renders for a finished row (views/history.page.ts).
 function outcomeOf(view) {
-  if (view.status === 'failed') return [element('p', 'error', view.error || 'failed')];
+  if (view.status === 'failed') {
+    const failed = clone('failed');
+    failed.querySelector('.error').textContent = view.error;
+    return failed;
+  }
   const [top, ...rest] = view.predictions || [];
-  if (!top) return [];
-  const line = element('p', 'top');
-  const meter = element('meter', '', percent(top.score));
-  meter.min = 0;
-  meter.max = 1;
+  if (!top) return '';
+  const outcome = clone('completed');
+  outcome.querySelector('.label').textContent = top.label;
+  const meter = outcome.querySelector('meter');
   meter.value = top.score;
-  const bar = element('span', 'bar');
-  bar.append(meter, element('span', 'score', percent(top.score)));
-  line.append(element('span', 'label', top.label), bar);
+  meter.textContent = percent(top.score);
+  outcome.querySelector('.score').textContent = percent(top.score);
   const others = rest
-    .slice(0, 2)
+    .slice(0, shown() - 1)
     .map((p) => `${p.label} ${percent(p.score)}`)
     .join(', ');
-  return others ? [line, element('p', 'others', others)] : [line];
+  if (others) outcome.querySelector('.others').textContent = others;
+  else outcome.querySelector('.others').remove();
+  return outcome;
 }
 
 function fill(item, view) {
   item.dataset.status = view.status;
-  item.querySelector('.outcome').replaceChildren(...outcomeOf(view));
+  item.querySelector('.outcome').replaceChildren(outcomeOf(view));
   const latency = `${Math.round(view.timings.totalMs)} ms${view.cached ? ' (cached)' : ''}`;
   item.querySelector('.latency').textContent = latency;
 }
@@ -45,9 +47,12 @@ async function follow(item) {
   const id = item.dataset.jobId;
   for (;;) {
     try {
-      const res = await fetch(`/v1/jobs/${encodeURIComponent(id)}?topK=3&waitMs=${LONG_POLL_MS}`, {
-        headers: { accept: 'application/json' },
-      });
+      const res = await fetch(
+        `/v1/jobs/${encodeURIComponent(id)}?topK=${shown()}&waitMs=${LONG_POLL_MS}`,
+        {
+          headers: { accept: 'application/json' },
+        },
+      );
       if (res.status === 404) return;
       if (res.ok) {
         const view = await res.json();

@@ -86,7 +86,7 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   if (app.apiKeys.enabled) await app.register(sessionRoutes);
   // The webhook queue's failed jobs are the dead letters: retried from the board as well.
   await app.register(queueBoardPlugin, {
-    queues: [app.classifyQueue.queue, app.webhookQueue.queue, app.urlJobs.queue],
+    queues: [app.classifyQueue.bull, app.webhookQueue.bull, app.urlJobs.queue],
   });
   return app;
 }

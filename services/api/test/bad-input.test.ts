@@ -1,97 +1,26 @@
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
-import {
-  type AppConfig,
-  type ClassifyJobData,
-  createRedis,
-  MODEL_SPEC,
-  pixelsKey,
-} from '@imagerec/shared';
-import { Queue } from 'bullmq';
+import { filePart, multipartBody } from '@imagerec/test-support/multipart';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import sharp, { type Sharp } from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filePart, multipartBody } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
-import { uniqueImage } from '../../../tests/support/unique-image.js';
-import { buildApp } from '../src/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useApi } from './support/api-harness.js';
+import { declaredPng, rawMultipart } from './support/crafted-uploads.js';
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;
 const cat = filePart(join(IMAGES_DIR, 'cat.png'));
 const parrot = filePart(join(IMAGES_DIR, 'parrot.jpg'));
 
-/** A multipart body written by hand, for what FormData would not send (raw filenames, bad framing). */
-function rawMultipart(parts: { headers: string; bytes: Buffer }[], boundary = 'xXbOuNdArYXx') {
-  const chunks = parts.flatMap((p) => [
-    Buffer.from(`--${boundary}\r\n${p.headers}\r\n\r\n`, 'latin1'),
-    p.bytes,
-    Buffer.from('\r\n'),
-  ]);
-  return {
-    payload: Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]),
-    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
-  };
-}
-
-const imagePart = (filename: string, bytes: Buffer) => ({
-  // The filename goes in as UTF-8 bytes, as browsers send it.
-  headers: Buffer.from(
-    `Content-Disposition: form-data; name="image"; filename="${filename}"\r\nContent-Type: application/octet-stream`,
-  ).toString('latin1'),
-  bytes,
-});
-
-const png = (input: Sharp) => input.png().toBuffer();
-const solid = (width: number, height: number, channels: 3 | 4 = 3, alpha = 1) =>
-  sharp({ create: { width, height, channels, background: { r: 40, g: 120, b: 200, alpha } } });
-
-/** A PNG chunk with its CRC; `badCrc` spoils it. */
-function chunk(type: string, data: Buffer, badCrc = false) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE((crc32(body) ^ (badCrc ? 1 : 0)) >>> 0);
-  return Buffer.concat([len, body, crc]);
-}
-
-/** A PNG whose header declares width x height, with one row of real data (a decompression bomb's shape). */
-function declaredPng(width: number, height: number, badCrc = false) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr, badCrc),
-    chunk('IDAT', deflateSync(Buffer.alloc(1 + Math.min(width, 64) * 3))),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
+// Odd but valid uploads, accepted: odd-uploads.test.ts.
 describe('API component: bad input, row by row, then a good request', () => {
-  let config: AppConfig;
+  const api = useApi({ MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), MAX_FILES: '4' });
   let app: FastifyInstance;
-  let queue: Queue<ClassifyJobData>;
-  let redis: Redis;
 
   const post = (url: string, body: { payload: Buffer; headers: Record<string, string> }) =>
     app.inject({ method: 'POST', url, payload: body.payload, headers: body.headers });
-  const queued = () => queue.getJobCountByTypes('wait', 'prioritized');
+  const queued = () => api.queue.getJobCountByTypes('wait', 'prioritized');
 
-  beforeAll(async () => {
-    config = testConfig({ MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), MAX_FILES: '4' });
-    app = await buildApp(config);
-    redis = createRedis(config.redis.url);
-    queue = new Queue(config.queue.name, { connection: redis });
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await queue.obliterate({ force: true });
-    await queue.close();
-    await app.repository.dropDatabase().catch(() => {});
+  beforeAll(() => {
+    ({ app } = api);
   });
 
   /** After every row: the service still takes a good upload. */
@@ -344,102 +273,5 @@ describe('API component: bad input, row by row, then a good request', () => {
     expect(res.statusCode).toBe(405);
     expect(res.headers.allow).toBe('GET, HEAD');
     expect(res.json()).toMatchObject({ error: { code: 'METHOD_NOT_ALLOWED' } });
-  });
-
-  const animatedGif = async () => {
-    const frames = await Promise.all(
-      ['#c33', '#3c3', '#33c'].map((c) =>
-        sharp({ create: { width: 40, height: 30, channels: 3, background: c } })
-          .png()
-          .toBuffer(),
-      ),
-    );
-    return sharp(frames, { join: { animated: true } })
-      .gif()
-      .toBuffer();
-  };
-
-  it.each([
-    ['an animated GIF (first frame)', 'anim.gif', animatedGif, 'gif'],
-    [
-      'a CMYK JPEG',
-      'cmyk.jpg',
-      () => solid(50, 40).toColourspace('cmyk').jpeg().toBuffer(),
-      'jpeg',
-    ],
-    ['a 16-bit PNG', 'deep.png', () => png(solid(50, 40).toColourspace('rgb16')), 'png'],
-    ['a grayscale PNG', 'gray.png', () => png(solid(50, 40).grayscale()), 'png'],
-    ['a transparent PNG', 'clear.png', () => png(solid(50, 40, 4, 0)), 'png'],
-  ])('accepts %s', async (_name, filename, bytes, format) => {
-    const res = await post('/v1/jobs', await multipartBody([{ filename, bytes: await bytes() }]));
-    expect(res.statusCode).toBe(202);
-    const [{ id }] = (res.json() as { jobs: [{ id: string }] }).jobs;
-    const job = await queue.getJob(id);
-    expect(job?.data.upload).toMatchObject({
-      filename,
-      format,
-      width: 50 - (format === 'gif' ? 10 : 0),
-    });
-    const pixels = await redis.getBuffer(pixelsKey(config.queue.name, id));
-    expect(pixels?.length).toBe(MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3);
-  });
-
-  it('turns an EXIF-rotated JPEG upright before the model sees it', async () => {
-    // Upright: red above blue. Stored turned a quarter clockwise, with EXIF saying to turn it back.
-    const upright = await sharp({
-      create: { width: 60, height: 40, channels: 3, background: '#f00' },
-    })
-      .composite([
-        {
-          input: await sharp({ create: { width: 60, height: 20, channels: 3, background: '#00f' } })
-            .png()
-            .toBuffer(),
-          top: 20,
-          left: 0,
-        },
-      ])
-      .png()
-      .toBuffer();
-    const stored = await sharp(upright)
-      .rotate(90)
-      .jpeg()
-      .withMetadata({ orientation: 8 })
-      .toBuffer();
-    expect((await sharp(stored).metadata()).width).toBe(40);
-
-    const res = await post(
-      '/v1/jobs',
-      await multipartBody([{ filename: 'turned.jpg', bytes: stored }]),
-    );
-    expect(res.statusCode).toBe(202);
-    const [{ id }] = (res.json() as { jobs: [{ id: string }] }).jobs;
-    expect((await queue.getJob(id))?.data.upload).toMatchObject({ width: 60, height: 40 });
-    const pixels = (await redis.getBuffer(pixelsKey(config.queue.name, id))) as Buffer;
-    const size = MODEL_SPEC.inputSize;
-    const at = (row: number) => [
-      ...pixels.subarray((row * size + size / 2) * 3, (row * size + size / 2) * 3 + 3),
-    ];
-    const [rTop, , bTop] = at(10);
-    const [rBottom, , bBottom] = at(size - 10);
-    expect(rTop).toBeGreaterThan(200);
-    expect(bTop).toBeLessThan(60);
-    expect(bBottom).toBeGreaterThan(200);
-    expect(rBottom).toBeLessThan(60);
-  });
-
-  it.each([
-    ['path traversal', '../../../etc/passwd.png', 'passwd.png'],
-    ['control characters', 'a\u0001b\u001bc.png', 'abc.png'],
-    ['unicode', '猫の写真 🐱.png', '猫の写真 🐱.png'],
-    ['a 1 KB name', `${'n'.repeat(1020)}.png`, 'n'.repeat(255)],
-  ])('accepts a filename with %s, stored cleaned', async (_name, filename, stored) => {
-    // Bytes of its own: the same bytes would join the previous row's job, named as uploaded then.
-    const { bytes } = await uniqueImage(filename);
-    const res = await post('/v1/jobs', rawMultipart([imagePart(filename, Buffer.from(bytes))]));
-    expect(res.statusCode).toBe(202);
-    const [{ id }] = (res.json() as { jobs: [{ id: string }] }).jobs;
-    expect((await queue.getJob(id))?.data.upload.filename).toBe(stored);
-    const view = await app.inject({ url: `/v1/jobs/${id}` });
-    expect(view.json()).toMatchObject({ filename: stored });
   });
 });

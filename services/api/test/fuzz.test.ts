@@ -2,15 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createRedis } from '@imagerec/shared';
-import { Queue } from 'bullmq';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import fc from 'fast-check';
-import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { multipartBody } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
-import { buildApp } from '../src/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useApi } from './support/api-harness.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -77,29 +73,15 @@ const heapAfterGc = () => {
 };
 
 describe('uploads fuzzed from real image bytes', () => {
-  let app: FastifyInstance;
-  let queue: Queue;
+  // Thousands of uploads from one client: the rate limit has tests of its own.
+  const api = useApi({ RATE_LIMIT_MAX: '1000000' });
   let pictures: Buffer[];
 
   beforeAll(async () => {
-    // Thousands of uploads from one client: the rate limit has tests of its own.
-    const config = testConfig({ RATE_LIMIT_MAX: '1000000' });
-    app = await buildApp(config);
-    queue = new Queue(config.queue.name, { connection: createRedis(config.redis.url) });
     pictures = await seeds();
   });
 
-  afterAll(async () => {
-    await app.close();
-    await queue.obliterate({ force: true });
-    await queue.close();
-    await app.repository.dropDatabase().catch(() => {});
-  });
-
-  const upload = async (bytes: Buffer) => {
-    const body = await multipartBody([{ filename: 'fuzz.bin', bytes }]);
-    return app.inject({ method: 'POST', url: '/v1/jobs', ...body });
-  };
+  const upload = (bytes: Buffer) => api.post('/v1/jobs', [{ filename: 'fuzz.bin', bytes }]);
 
   it('answers every mutated upload with 202 or a documented 4xx, without growing memory', async () => {
     const property = fc.asyncProperty(

@@ -4,12 +4,12 @@ import {
   createRedis,
   modelInfo,
 } from '@imagerec/shared';
+import { type FilePart, multipartBody } from '@imagerec/test-support/multipart';
+import { uniqueImage } from '@imagerec/test-support/unique-image';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FilePart, multipartBody } from '../../../tests/support/multipart.js';
-import { uniqueImage } from '../../../tests/support/unique-image.js';
-import { type ApiHarness, startApi } from './support/api-harness.js';
+import { startApi, useApi } from './support/api-harness.js';
 
 const TTL_S = 120;
 
@@ -23,7 +23,7 @@ interface Answer {
 const jobIds = (res: Answer) => (res.json() as { jobs: { id: string }[] }).jobs.map((j) => j.id);
 
 describe('Idempotency-Key and identical uploads joining one job: real Redis and MongoDB', () => {
-  let h: ApiHarness;
+  const h = useApi({ IDEMPOTENCY_TTL_S: String(TTL_S), RATE_LIMIT_MAX: '0' });
   let redis: Redis;
   const all = () => h.queue.getJobCountByTypes('waiting', 'prioritized', 'active', 'delayed');
   const withKey = (key: string, parts: FilePart[], url = '/v1/jobs', ip = '127.0.0.1') =>
@@ -37,8 +37,7 @@ describe('Idempotency-Key and identical uploads joining one job: real Redis and 
       }),
     );
 
-  beforeAll(async () => {
-    h = await startApi({ IDEMPOTENCY_TTL_S: String(TTL_S), RATE_LIMIT_MAX: '0' });
+  beforeAll(() => {
     redis = createRedis(h.config.redis.url);
   });
 
@@ -46,7 +45,6 @@ describe('Idempotency-Key and identical uploads joining one job: real Redis and 
     const keys = await redis.keys(`${h.config.queue.name}:idempotency:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
-    await h.close();
   });
 
   it('200 concurrent submissions under 20 keys create exactly 20 jobs', async () => {
@@ -149,22 +147,18 @@ describe('Idempotency-Key and identical uploads joining one job: real Redis and 
 
   it('keeps keys per API key where API_KEYS is set', async () => {
     const keyed = await startApi({ API_KEYS: `a:${'a'.repeat(16)},b:${'b'.repeat(16)}` });
-    try {
-      const [mine, theirs] = await Promise.all([uniqueImage('a.png'), uniqueImage('b.png')]);
-      const as = (secret: string, part: FilePart) =>
-        keyed.post('/v1/jobs', [part], {
-          authorization: `Bearer ${secret.repeat(16)}`,
-          'idempotency-key': 'shared-key',
-        });
-      const a = await as('a', mine);
-      const b = await as('b', theirs);
-      expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
-      expect(jobIds(a)).not.toEqual(jobIds(b));
-      expect((await as('a', theirs)).statusCode).toBe(422);
-      expect((await as('b', theirs)).headers['idempotent-replayed']).toBe('true');
-    } finally {
-      await keyed.close();
-    }
+    const [mine, theirs] = await Promise.all([uniqueImage('a.png'), uniqueImage('b.png')]);
+    const as = (secret: string, part: FilePart) =>
+      keyed.post('/v1/jobs', [part], {
+        authorization: `Bearer ${secret.repeat(16)}`,
+        'idempotency-key': 'shared-key',
+      });
+    const a = await as('a', mine);
+    const b = await as('b', theirs);
+    expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
+    expect(jobIds(a)).not.toEqual(jobIds(b));
+    expect((await as('a', theirs)).statusCode).toBe(422);
+    expect((await as('b', theirs)).headers['idempotent-replayed']).toBe('true');
   });
 
   it('refuses a malformed key with 400', async () => {

@@ -8,14 +8,14 @@ import {
   MetricName,
   RefusalReason,
 } from '@imagerec/shared';
+import { filePart } from '@imagerec/test-support/multipart';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
+import { uniqueImage } from '@imagerec/test-support/unique-image';
 import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filePart } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR } from '../../../tests/support/test-config.js';
-import { uniqueImage } from '../../../tests/support/unique-image.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { queueBoardPlugin } from '../src/plugins/queue-board.plugin.js';
-import { type ApiHarness, startApi } from './support/api-harness.js';
+import { type ApiHarness, useApi } from './support/api-harness.js';
 
 const cat = filePart(join(IMAGES_DIR, 'cat.png'));
 const parrot = filePart(join(IMAGES_DIR, 'parrot.jpg'));
@@ -36,15 +36,12 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
   let config: AppConfig;
   let app: FastifyInstance;
   let queue: Queue<ClassifyJobData, ClassifyResult>;
-  let harness: ApiHarness;
+  const harness = useApi();
   const post: ApiHarness['post'] = (...args) => harness.post(...args);
 
-  beforeAll(async () => {
-    harness = await startApi();
+  beforeAll(() => {
     ({ config, app, queue } = harness);
   });
-
-  afterAll(() => harness.close());
 
   it('answers liveness, and readiness with each backend checked; /health is readiness', async () => {
     const live = await app.inject({ url: '/healthz' });
@@ -184,7 +181,7 @@ describe('API operations: probes, metrics, request ids, queue board, the page', 
     const redis = createRedis(config.redis.url);
     const classify = new ClassifyQueue(redis, config.queue);
     await board.register(queueBoardPlugin, {
-      queues: [classify.queue],
+      queues: [classify.bull],
       authorize: async (_request, reply) => reply.status(401).send({ error: 'no key' }),
     });
     try {

@@ -1,13 +1,13 @@
-import { type AppConfig, createRedis, PredictionRepository } from '@imagerec/shared';
+import { type AppConfig, createRedis } from '@imagerec/shared';
+import { multipartBody } from '@imagerec/test-support/multipart';
+import { failedRecord } from '@imagerec/test-support/records';
+import { TcpProxy } from '@imagerec/test-support/tcp-proxy';
+import { testConfig } from '@imagerec/test-support/test-config';
+import { uniqueImage } from '@imagerec/test-support/unique-image';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { multipartBody } from '../../../tests/support/multipart.js';
-import { failedRecord } from '../../../tests/support/records.js';
-import { TcpProxy } from '../../../tests/support/tcp-proxy.js';
-import { testConfig } from '../../../tests/support/test-config.js';
-import { uniqueImage } from '../../../tests/support/unique-image.js';
-import { buildApp } from '../src/app.js';
+import { useApi } from './support/api-harness.js';
 
 /** Retries `attempt` until it returns true or `timeoutMs` passes. */
 async function eventually(attempt: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -20,7 +20,6 @@ async function eventually(attempt: () => Promise<boolean>, timeoutMs: number): P
 }
 
 describe('API component: Redis or MongoDB unreachable, and a full queue', () => {
-  let config: AppConfig;
   let app: FastifyInstance;
   let redisProxy: TcpProxy;
   let mongoProxy: TcpProxy;
@@ -39,27 +38,31 @@ describe('API component: Redis or MongoDB unreachable, and a full queue', () => 
     base = testConfig();
     redisProxy = await TcpProxy.start(base.redis.url);
     mongoProxy = await TcpProxy.start(base.mongo.url);
-    config = {
-      ...base,
-      redis: { url: redisProxy.rewrite(base.redis.url) },
-      mongo: { ...base.mongo, url: mongoProxy.rewrite(base.mongo.url) },
-      api: { ...base.api, maxQueueDepth: 3 },
-    };
-    app = await buildApp(config);
-    queue = new Queue(config.queue.name, { connection: createRedis(base.redis.url) });
+  });
+
+  // Hooks after run in reverse order: the proxies close after the API, and pass again before.
+  afterAll(async () => {
+    await redisProxy.close();
+    await mongoProxy.close();
+  });
+
+  // The API reaches Redis and MongoDB through the proxies; the test's queue goes direct.
+  const api = useApi(() => ({
+    ...base,
+    redis: { url: redisProxy.rewrite(base.redis.url) },
+    mongo: { ...base.mongo, url: mongoProxy.rewrite(base.mongo.url) },
+    api: { ...base.api, maxQueueDepth: 3 },
+  }));
+
+  beforeAll(() => {
+    ({ app } = api);
+    queue = new Queue(base.queue.name, { connection: createRedis(base.redis.url) });
   });
 
   afterAll(async () => {
+    await queue.close();
     await redisProxy.restore();
     await mongoProxy.restore();
-    await app.close();
-    await queue.obliterate({ force: true });
-    await queue.close();
-    const repository = await PredictionRepository.connect(base);
-    await repository.dropDatabase();
-    await repository.close();
-    await redisProxy.close();
-    await mongoProxy.close();
   });
 
   it('answers 503 with Retry-After at once while Redis is down, and recovers by itself', async () => {

@@ -1,41 +1,21 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { createRedis } from '@imagerec/shared';
-import { Queue } from 'bullmq';
+import { filePart, multipartBody } from '@imagerec/test-support/multipart';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filePart, multipartBody } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
-import { buildApp } from '../src/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startApi, useApi } from './support/api-harness.js';
 
 const KEY = 'ci-secret-0123456789abcdef';
 const OTHER_KEY = 'other-secret-0123456789';
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 describe('API component: API keys, rate limits, security headers', () => {
-  const apps: FastifyInstance[] = [];
-  const build = async (env: Record<string, string>) => {
-    const app = await buildApp(testConfig(env));
-    apps.push(app);
-    return app;
-  };
-
-  afterAll(async () => {
-    for (const app of apps) {
-      const queue = new Queue(app.config.queue.name, {
-        connection: createRedis(app.config.redis.url),
-      });
-      await app.close();
-      await queue.obliterate({ force: true });
-      await queue.close();
-      await app.repository.dropDatabase().catch(() => {});
-    }
-  });
-
   describe('with API_KEYS set', () => {
+    const api = useApi({ API_KEYS: `ci:${KEY},${OTHER_KEY}`, RATE_LIMIT_MAX: '0' });
     let app: FastifyInstance;
-    beforeAll(async () => {
-      app = await build({ API_KEYS: `ci:${KEY},${OTHER_KEY}`, RATE_LIMIT_MAX: '0' });
+    beforeAll(() => {
+      ({ app } = api);
     });
 
     it.each([
@@ -104,10 +84,10 @@ describe('API component: API keys, rate limits, security headers', () => {
   describe('rate limits', () => {
     it('answers 429 with Retry-After past the limit, per key, shared by every replica', async () => {
       const env = { API_KEYS: `a:${KEY},b:${OTHER_KEY}`, RATE_LIMIT_MAX: '4' };
-      const first = await build(env);
+      const api = await startApi(env);
+      const first = api.app;
       // The second replica shares the first's queue, so the same Redis keys.
-      const second = await buildApp({ ...first.config, api: { ...first.config.api, port: 1 } });
-      apps.push(second);
+      const second = await api.replica((c) => ({ ...c, api: { ...c.api, port: 1 } }));
       const codes = [];
       for (let i = 0; i < 5; i++) {
         const app = i % 2 === 0 ? first : second;
@@ -130,7 +110,7 @@ describe('API component: API keys, rate limits, security headers', () => {
     });
 
     it('limits per client address, taken from X-Forwarded-For only when nginx sent it', async () => {
-      const trusting = await build({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '127.0.0.1' });
+      const { app: trusting } = await startApi({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '127.0.0.1' });
       const viaNginx = (client: string) =>
         trusting.inject({ url: '/v1/predictions', headers: { 'x-forwarded-for': client } });
       const a = [
@@ -142,7 +122,7 @@ describe('API component: API keys, rate limits, security headers', () => {
       expect((await viaNginx('203.0.113.2')).statusCode).toBe(200);
 
       // Not from the trusted proxy: a forged header does not buy a fresh budget.
-      const direct = await build({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '10.9.9.9' });
+      const { app: direct } = await startApi({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '10.9.9.9' });
       const forged = [];
       for (let i = 0; i < 3; i++) {
         forged.push(
@@ -159,9 +139,10 @@ describe('API component: API keys, rate limits, security headers', () => {
   });
 
   describe('security headers', () => {
+    const api = useApi({ RATE_LIMIT_MAX: '0' });
     let app: FastifyInstance;
-    beforeAll(async () => {
-      app = await build({ RATE_LIMIT_MAX: '0' });
+    beforeAll(() => {
+      ({ app } = api);
     });
 
     it('sends a CSP that allows exactly the history page inline style', async () => {

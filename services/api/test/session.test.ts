@@ -1,10 +1,9 @@
 import { join } from 'node:path';
+import { filePart } from '@imagerec/test-support/multipart';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { filePart } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR } from '../../../tests/support/test-config.js';
-import { buildApp } from '../src/app.js';
-import { type ApiHarness, startApi } from './support/api-harness.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { useApi } from './support/api-harness.js';
 
 const KEY = 'browser-secret-0123456789';
 const SECRET = 'session-secret-0123456789abcdef0123456789';
@@ -28,18 +27,12 @@ const form = (fields: Record<string, string>) => ({
 });
 
 describe('API component: the history page signed in with a key (session cookie, CSRF)', () => {
-  let api: ApiHarness;
-  beforeAll(async () => {
-    api = await startApi({
-      API_KEYS: `browser:${KEY}`,
-      SESSION_SECRET: SECRET,
-      SESSION_TTL_S: String(TTL_S),
-      RATE_LIMIT_MAX: '0',
-      TRUST_PROXY: '127.0.0.1',
-    });
-  });
-  afterAll(async () => {
-    await api?.close();
+  const api = useApi({
+    API_KEYS: `browser:${KEY}`,
+    SESSION_SECRET: SECRET,
+    SESSION_TTL_S: String(TTL_S),
+    RATE_LIMIT_MAX: '0',
+    TRUST_PROXY: '127.0.0.1',
   });
   afterEach(() => {
     vi.useRealTimers();
@@ -94,16 +87,12 @@ describe('API component: the history page signed in with a key (session cookie, 
     expect(cookieNamed(behindTls.page, 'imagerec_csrf')?.secure).toBe(true);
 
     // No trusted proxy: X-Forwarded-Proto is anyone's to send, and says nothing.
-    const direct = await buildApp({ ...api.config, api: { ...api.config.api, trustProxy: [] } });
-    try {
-      const page = await direct.inject({
-        url: '/signin',
-        headers: { 'x-forwarded-proto': 'https' },
-      });
-      expect(cookieNamed(page, 'imagerec_csrf')?.secure).toBeUndefined();
-    } finally {
-      await direct.close();
-    }
+    const direct = await api.replica((c) => ({ ...c, api: { ...c.api, trustProxy: [] } }));
+    const page = await direct.inject({
+      url: '/signin',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
+    expect(cookieNamed(page, 'imagerec_csrf')?.secure).toBeUndefined();
   });
 
   it('shows the page, its script and its long-polls to a session, and nothing else', async () => {
@@ -180,19 +169,15 @@ describe('API component: the history page signed in with a key (session cookie, 
 
     // Another replica: the same SESSION_SECRET accepts the cookie, another one does not.
     const replica = (env: object) =>
-      buildApp({ ...api.config, security: { ...api.config.security, ...env } });
+      api.replica((c) => ({ ...c, security: { ...c.security, ...env } }));
     const same = await replica({});
     const other = await replica({ session: { secret: `x${SECRET}`, ttlS: TTL_S } });
     const keyRemoved = await replica({
       apiKeys: [{ id: 'someone-else', secret: 'another-secret-0123456789' }],
     });
-    try {
-      expect((await page(same, cookie)).statusCode).toBe(200);
-      expect((await page(other, cookie)).statusCode).toBe(303);
-      expect((await page(keyRemoved, cookie)).statusCode).toBe(303);
-    } finally {
-      await Promise.all([same.close(), other.close(), keyRemoved.close()]);
-    }
+    expect((await page(same, cookie)).statusCode).toBe(200);
+    expect((await page(other, cookie)).statusCode).toBe(303);
+    expect((await page(keyRemoved, cookie)).statusCode).toBe(303);
   });
 
   it('ends a session after SESSION_TTL_S, even if the browser still sends the cookie', async () => {

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createRedis, PredictionRepository } from '@imagerec/shared';
+import { filePart, multipartBody } from '@imagerec/test-support/multipart';
+import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
+import { testConfig } from '@imagerec/test-support/test-config';
 import { Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
-import { filePart, multipartBody } from '../../../tests/support/multipart.js';
-import { IMAGES_DIR, testConfig } from '../../../tests/support/test-config.js';
 
 // The built server, as scripts/up and the containers run it (scripts/test builds first).
 const SERVER = fileURLToPath(new URL('../dist/server.js', import.meta.url));

@@ -16,7 +16,6 @@ import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { type ClassifyJob, ClassifyProcessor } from './classify.processor.js';
 
-const IMAGE_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
 const silent = pino({ level: 'silent' });
 
 const data = (topK = 3): ClassifyJobData => ({
@@ -75,7 +74,8 @@ function setup(opts: { upsertMany?: (records: PredictionRecord[]) => Promise<voi
     precision: 'int8',
     webhooks,
   });
-  const withPixels = (id: string, bytes = IMAGE_BYTES) => pixels.set(id, Buffer.alloc(bytes));
+  const withPixels = (id: string, bytes = MODEL_SPEC.inputBytes) =>
+    pixels.set(id, Buffer.alloc(bytes));
   return {
     processor,
     pixels,

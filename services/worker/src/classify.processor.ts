@@ -3,6 +3,7 @@ import {
   type ClassifyResult,
   deliveriesOf,
   EXPIRED_REASON,
+  errorMessage,
   MetricLabel,
   MODEL_SPEC,
   type ModelInfo,
@@ -61,10 +62,6 @@ type BatchOutcome =
   | { kind: 'malformed'; bytes: number }
   | { kind: 'expired'; lateMs: number };
 
-const INPUT_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
-
-const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
 /** Mirrors BullMQ's own retry decision (Job.shouldRetryJob). */
 const isFinalFailure = (job: ClassifyJob, err: unknown) =>
   (err instanceof Error && err.name === 'UnrecoverableError') ||
@@ -110,7 +107,7 @@ export class ClassifyProcessor {
         }
         case 'malformed':
           throw new UnrecoverableError(
-            `The preprocessed image has ${outcome.bytes} bytes instead of ${INPUT_BYTES}`,
+            `The preprocessed image has ${outcome.bytes} bytes instead of ${MODEL_SPEC.inputBytes}`,
           );
         case 'expired':
           // Nobody waits for this answer any more: no compute spent on it, and it fails for good.
@@ -157,7 +154,7 @@ export class ClassifyProcessor {
       const bytes = pixels[index];
       const { deadline } = item.data;
       if (!bytes) outcomes[index] = { kind: 'missing' };
-      else if (bytes.length !== INPUT_BYTES) {
+      else if (bytes.length !== MODEL_SPEC.inputBytes) {
         outcomes[index] = { kind: 'malformed', bytes: bytes.length };
       } else if (deadline !== undefined && startedAt > deadline) {
         outcomes[index] = { kind: 'expired', lateMs: startedAt - deadline };
@@ -220,7 +217,9 @@ export class ClassifyProcessor {
     try {
       await (metrics ? metrics.time(metrics.mongoWriteDuration, write) : write());
     } catch (err) {
-      throw new Error(`Storing ${items.length} results failed: ${messageOf(err)}`, { cause: err });
+      throw new Error(`Storing ${items.length} results failed: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     // Before the jobs complete: a fault here retries the batch, so no webhook is lost.
     await this.opts.webhooks?.enqueue(
@@ -243,7 +242,7 @@ export class ClassifyProcessor {
       ...this.baseRecord(jobId, data, new Date()),
       status: PredictionStatus.Failed,
       processedBy: this.opts.processedBy,
-      error: messageOf(err),
+      error: errorMessage(err),
     };
     try {
       await this.opts.results.upsertMany([record]);

@@ -2,9 +2,11 @@ import { hostname } from 'node:os';
 import { prepareModel } from '@imagerec/model';
 import {
   type AppConfig,
-  type ClassifyJobData,
-  type ClassifyResult,
+  type ClassifyWorker,
+  CloseStack,
+  createClassifyWorker,
   createRedis,
+  type LockOverrides,
   MetricLabel,
   modelInfo,
   PixelStore,
@@ -14,21 +16,19 @@ import {
   ServiceName,
   WebhookQueue,
 } from '@imagerec/shared';
-import { Queue, Worker, type WorkerOptions } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import { ClassifyProcessor, type ResultsStore } from './classify.processor.js';
 import { InferencePool } from './inference/inference.pool.js';
-import { startOpsServer } from './ops.server.js';
-
-export type ClassifyWorker = Worker<ClassifyJobData, ClassifyResult>;
+import { type OpsServer, startOpsServer } from './ops.server.js';
 
 export interface WorkerServiceOptions {
   /** Replaces the MongoDB repository the service would connect; the caller closes it. */
   results?: ResultsStore;
   log?: Logger;
   /** Lock and stall settings, for tests that need them short. */
-  worker?: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval' | 'maxStalledCount'>;
+  worker?: LockOverrides;
 }
 
 export interface WorkerService {
@@ -43,6 +43,26 @@ export interface WorkerService {
    * gathering), then releases the thread, MongoDB and Redis.
    */
   close(): Promise<void>;
+}
+
+/** What start-up has got to, filled in step by step; /readyz reads it at each request. */
+interface StartState {
+  redis?: Redis;
+  repository?: PredictionRepository;
+  /** True where the caller gave its own results store: nothing of ours to check. */
+  ownResults: boolean;
+  pool?: InferencePool;
+  worker?: ClassifyWorker;
+  closing: boolean;
+}
+
+/** One start step's context: what it reads, and where it registers what it started. */
+interface StartContext {
+  config: AppConfig;
+  log: Logger;
+  metrics: ServiceMetrics;
+  state: StartState;
+  closers: CloseStack;
 }
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -64,6 +84,103 @@ function startRetentionSweeps(repository: PredictionRepository, log: Logger): No
   return setInterval(sweep, SWEEP_INTERVAL_MS).unref();
 }
 
+/** First, so an orchestrator sees the process live (not ready) while the model loads. */
+async function startOps({
+  config,
+  log,
+  metrics,
+  state,
+  closers,
+}: StartContext): Promise<OpsServer> {
+  const ops = await startOpsServer({
+    ...config.workerOps,
+    metrics,
+    log,
+    readiness: {
+      redis: async () => (await state.redis?.ping()) === 'PONG',
+      mongo: async () => {
+        if (state.ownResults) return true;
+        await state.repository?.ping();
+        return state.repository !== undefined;
+      },
+      model: () => state.pool !== undefined,
+      queue: () => !state.closing && state.worker?.isRunning() === true,
+    },
+  });
+  return closers.adopt(ops, (o) => o.close());
+}
+
+/** The model checked (prepared if need be) and the inference thread warmed up on it. */
+async function loadModel({ config, log, metrics, state, closers }: StartContext) {
+  const loadStarted = performance.now();
+  const model = await prepareModel({ ...config.model, log: (msg) => log.info(msg) });
+  const pool = await InferencePool.start({
+    onnxPath: model.onnxPath,
+    labels: model.labels,
+    intraOpThreads: config.worker.intraOpThreads,
+  });
+  state.pool = closers.adopt(pool, (p) => p.close());
+  metrics.modelLoad.set((performance.now() - loadStarted) / 1000);
+  return { model, pool };
+}
+
+/** MongoDB's results store, its history index checked and, with a retention, swept. */
+async function connectResults({ config, log, state, closers }: StartContext) {
+  const repository = closers.adopt(await PredictionRepository.connect(config), (r) => r.close());
+  // In the background: one pass over the collection, which a large history makes long.
+  void repository.rebuildHistoryIfLost().then(
+    (rebuilt) => rebuilt > 0 && log.warn({ rebuilt }, 'history index was lost; rebuilt it'),
+    (err) => log.error({ err }, 'rebuilding the history index failed'),
+  );
+  if (config.results.retentionDays !== undefined) {
+    const timer = startRetentionSweeps(repository, log);
+    closers.defer(() => clearInterval(timer));
+  }
+  state.repository = repository;
+  return repository;
+}
+
+/** The Redis connection, the queue depth gauge on it, and the webhook producer. */
+function connectQueues({ config, metrics, state, closers }: StartContext) {
+  const connection = closers.adopt(createRedis(config.redis.url), (c) => c.quit());
+  state.redis = connection;
+  const depth = closers.adopt(new Queue(config.queue.name, { connection }), (q) => q.close());
+  metrics.trackQueue(() => depth.getJobCounts(...QUEUE_DEPTH_STATES));
+  const webhooks = closers.adopt(new WebhookQueue(connection, config.webhooks), (w) => w.close());
+  return { connection, webhooks };
+}
+
+/** The BullMQ worker taking jobs, connected before start-up counts as done. */
+async function startConsumer(
+  { config, log, state, closers }: StartContext,
+  connection: Redis,
+  processor: ClassifyProcessor,
+  overrides: LockOverrides | undefined,
+): Promise<ClassifyWorker> {
+  const worker = createClassifyWorker(
+    connection,
+    processor.process,
+    { queueName: config.queue.name, ...config.worker },
+    overrides,
+  );
+  // BullMQ's close stops fetching and waits for the jobs in hand, so none is left active.
+  state.worker = closers.adopt(worker, (w) => w.close());
+  worker.on('error', (err) => log.error({ err }, 'worker error'));
+  worker.on('failed', (job, err) =>
+    log.warn(
+      {
+        jobId: job?.id,
+        requestId: job?.data.requestId,
+        attemptsMade: job?.attemptsMade,
+        err: err.message,
+      },
+      'job failed',
+    ),
+  );
+  await worker.waitUntilReady();
+  return worker;
+}
+
 /**
  * Everything a worker process runs: the model checked, the inference thread warmed up,
  * the results store and Redis connected, and the BullMQ worker taking jobs.
@@ -75,123 +192,39 @@ export async function createWorkerService(
   const log = opts.log ?? pino({ level: config.logLevel, base: { service: 'worker' } });
   const processedBy = `${hostname()}:${process.pid}`;
   const metrics = new ServiceMetrics(ServiceName.Worker);
-  // Released in reverse order, also when start-up fails half-way.
-  const closers: (() => Promise<unknown>)[] = [];
-  let closing = false;
-  const close = async () => {
-    closing = true;
-    for (const closer of closers.splice(0).reverse()) await closer();
+  const closers = new CloseStack();
+  const state: StartState = { ownResults: opts.results !== undefined, closing: false };
+  const close = () => {
+    state.closing = true;
+    return closers.close();
   };
+  const ctx: StartContext = { config, log, metrics, state, closers };
 
-  // Filled in as start-up gets there; /readyz reads them at each request.
-  let redis: Redis | undefined;
-  let repository: PredictionRepository | undefined;
-  let pool: InferencePool | undefined;
-  let worker: ClassifyWorker | undefined;
-  const ops = await startOpsServer({
-    ...config.workerOps,
-    metrics,
-    log,
-    readiness: {
-      redis: async () => (await redis?.ping()) === 'PONG',
-      mongo: async () => {
-        if (opts.results) return true;
-        await repository?.ping();
-        return repository !== undefined;
-      },
-      model: () => pool !== undefined,
-      queue: () => !closing && worker?.isRunning() === true,
-    },
-  });
-  closers.push(() => ops.close());
-
+  const ops = await startOps(ctx);
   try {
-    const loadStarted = performance.now();
-    const model = await prepareModel({
-      ...config.model,
-      log: (msg) => log.info(msg),
-    });
-    const inference = await InferencePool.start({
-      onnxPath: model.onnxPath,
-      labels: model.labels,
-      intraOpThreads: config.worker.intraOpThreads,
-    });
-    pool = inference;
-    closers.push(() => inference.close());
-    metrics.modelLoad.set((performance.now() - loadStarted) / 1000);
-
-    let results = opts.results;
-    if (!results) {
-      const connected = await PredictionRepository.connect(config);
-      closers.push(() => connected.close());
-      // In the background: one pass over the collection, which a large history makes long.
-      void connected.rebuildHistoryIfLost().then(
-        (rebuilt) => rebuilt > 0 && log.warn({ rebuilt }, 'history index was lost; rebuilt it'),
-        (err) => log.error({ err }, 'rebuilding the history index failed'),
-      );
-      if (config.results.retentionDays !== undefined) {
-        const timer = startRetentionSweeps(connected, log);
-        closers.push(async () => clearInterval(timer));
-      }
-      repository = connected;
-      results = connected;
-    }
-
-    const connection = createRedis(config.redis.url);
-    redis = connection;
-    closers.push(() => connection.quit());
-    const depth = new Queue(config.queue.name, { connection });
-    closers.push(() => depth.close());
-    metrics.trackQueue(() => depth.getJobCounts(...QUEUE_DEPTH_STATES));
+    const { model, pool } = await loadModel(ctx);
+    const results = opts.results ?? (await connectResults(ctx));
+    const { connection, webhooks } = connectQueues(ctx);
     // Present before the first batch: a rate over a series misses the sample that created it.
     metrics.imagesClassified.inc({ [MetricLabel.Precision]: model.precision }, 0);
-    const webhooks = new WebhookQueue(connection, config.webhooks);
-    closers.push(() => webhooks.close());
-
-    const processor = new ClassifyProcessor({
-      pixels: new PixelStore(connection, config.queue.name, config.queue.pixelsTtlS),
-      results,
-      classify: (images, topK) => inference.classify(images, topK),
-      maxBatch: config.worker.maxBatch,
-      maxBatchDelayMs: config.worker.maxBatchDelayMs,
-      model: modelInfo(model.precision),
-      processedBy,
-      log,
-      metrics,
-      precision: model.precision,
-      webhooks,
-    });
-    closers.push(() => processor.close());
-
-    const consumer: ClassifyWorker = new Worker(config.queue.name, processor.process, {
-      // A killed worker's jobs go back to the queue within lockMs + stalledCheckMs, not a minute;
-      // a job may stall twice (two workers lost under it) before it fails.
-      lockDuration: config.worker.lockMs,
-      stalledInterval: config.worker.stalledCheckMs,
-      maxStalledCount: 2,
-      ...opts.worker,
-      connection,
-      // A batch gathering while one is in inference and another being stored.
-      concurrency: 3 * config.worker.maxBatch,
-    });
-    worker = consumer;
-    // BullMQ's close stops fetching and waits for the jobs in hand, so none is left active.
-    closers.push(() => consumer.close());
-    consumer.on('error', (err) => log.error({ err }, 'worker error'));
-    consumer.on('failed', (job, err) =>
-      log.warn(
-        {
-          jobId: job?.id,
-          requestId: job?.data.requestId,
-          attemptsMade: job?.attemptsMade,
-          err: err.message,
-        },
-        'job failed',
-      ),
+    const processor = closers.adopt(
+      new ClassifyProcessor({
+        pixels: new PixelStore(connection, config.queue.name, config.queue.pixelsTtlS),
+        results,
+        classify: (images, topK) => pool.classify(images, topK),
+        maxBatch: config.worker.maxBatch,
+        maxBatchDelayMs: config.worker.maxBatchDelayMs,
+        model: modelInfo(model.precision),
+        processedBy,
+        log,
+        metrics,
+        precision: model.precision,
+        webhooks,
+      }),
+      (p) => p.close(),
     );
-    await consumer.waitUntilReady();
-
-    return { worker: consumer, processedBy, metrics, opsPort: ops.port, close };
+    const worker = await startConsumer(ctx, connection, processor, opts.worker);
+    return { worker, processedBy, metrics, opsPort: ops.port, close };
   } catch (err) {
     await close();
     throw err;

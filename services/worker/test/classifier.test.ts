@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareModel } from '@imagerec/model';
-import { MODEL_PRECISIONS, type Prediction, toModelInput } from '@imagerec/shared';
+import { MODEL_PRECISIONS, MODEL_SPEC, type Prediction, toModelInput } from '@imagerec/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Classifier } from '../src/inference/classifier.js';
 
@@ -107,6 +107,8 @@ describe.each(MODEL_PRECISIONS)('Classifier on the real model, %s', (precision) 
   });
 
   it('refuses an image of the wrong size', async () => {
-    await expect(classifier.classify([new Uint8Array(10)], 5)).rejects.toThrow('expected 150528');
+    await expect(classifier.classify([new Uint8Array(10)], 5)).rejects.toThrow(
+      `expected ${MODEL_SPEC.inputBytes}`,
+    );
   });
 });

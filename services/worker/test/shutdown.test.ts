@@ -9,10 +9,10 @@ import {
   PredictionRepository,
   PredictionStatus,
 } from '@imagerec/shared';
+import { imageJob } from '@imagerec/test-support/image-job';
+import { testConfig } from '@imagerec/test-support/test-config';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imageJob } from '../../../tests/support/image-job.js';
-import { testConfig } from '../../../tests/support/test-config.js';
 import { createWorkerService } from '../src/worker.service.js';
 
 // The built worker, as scripts/up and the containers run it (scripts/test builds first).
@@ -57,7 +57,7 @@ describe('worker process: SIGTERM in the middle of a burst', () => {
   const redis = createRedis(config.redis.url);
   const queue = new ClassifyQueue(redis, config.queue);
   // One waitUntilFinished listener per job.
-  queue.queue.setMaxListeners(0);
+  queue.bull.setMaxListeners(0);
   const events = new QueueEvents(config.queue.name, { connection: createRedis(config.redis.url) });
   let repository: PredictionRepository;
 
@@ -68,7 +68,7 @@ describe('worker process: SIGTERM in the middle of a burst', () => {
 
   afterAll(async () => {
     await events.close();
-    await queue.queue.obliterate({ force: true });
+    await queue.bull.obliterate({ force: true });
     await queue.close();
     await redis.quit();
     await repository.dropDatabase();
@@ -108,7 +108,7 @@ describe('worker process: SIGTERM in the middle of a burst', () => {
       await queue.enqueue(jobs);
       // Mid-burst: the first job is done, others are in hand.
       await worker.next((l) => l.msg === 'job classified');
-      const inHand = await queue.queue.getActiveCount();
+      const inHand = await queue.bull.getActiveCount();
       worker.child.kill('SIGTERM');
       const [code] = await exited;
       expect(code).toBe(0);
@@ -117,7 +117,7 @@ describe('worker process: SIGTERM in the middle of a burst', () => {
       );
       expect(worker.lines.at(-1)?.msg).toBe('stopped');
 
-      const counts = await queue.queue.getJobCounts('active', 'completed', 'failed');
+      const counts = await queue.bull.getJobCounts('active', 'completed', 'failed');
       expect(counts.active).toBe(0);
       expect(counts.failed).toBe(0);
       // What it took, it finished; the rest waits in the queue for another worker.
@@ -126,7 +126,7 @@ describe('worker process: SIGTERM in the middle of a burst', () => {
       expect(inHand).toBeGreaterThan(0);
       expect(counts.completed).toBeGreaterThan(inHand);
       expect(counts.completed).toBeLessThan(JOBS);
-      expect(await queue.queue.getWorkers()).toHaveLength(0);
+      expect(await queue.bull.getWorkers()).toHaveLength(0);
       // Each line about a job names the request it came from.
       const requestOf = new Map(jobs.map((j) => [j.id, j.data.requestId]));
       for (const line of done) expect(line.requestId).toBe(requestOf.get(line.jobId ?? ''));
@@ -135,7 +135,7 @@ describe('worker process: SIGTERM in the middle of a burst', () => {
       try {
         const results = await Promise.all(
           jobs.map(async (j) => {
-            const job = await queue.queue.getJob(j.id);
+            const job = await queue.bull.getJob(j.id);
             return job?.waitUntilFinished(events, 60_000) as Promise<ClassifyResult>;
           }),
         );

@@ -7,11 +7,11 @@ import {
   PredictionRepository,
   PredictionStatus,
 } from '@imagerec/shared';
+import { imageJob } from '@imagerec/test-support/image-job';
+import { testConfig } from '@imagerec/test-support/test-config';
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { imageJob } from '../../../tests/support/image-job.js';
-import { testConfig } from '../../../tests/support/test-config.js';
 import {
   createWorkerService,
   type WorkerService,
@@ -40,7 +40,7 @@ async function start(
   const redis = createRedis(config.redis.url);
   const queue = new ClassifyQueue(redis, config.queue);
   // Each job.waitUntilFinished listens on the queue; the bursts wait for hundreds at once.
-  queue.queue.setMaxListeners(0);
+  queue.bull.setMaxListeners(0);
   const events = new QueueEvents(config.queue.name, { connection: redis });
   const repository = await PredictionRepository.connect(config);
   const harness = { config, redis, queue, events, repository } as Harness;
@@ -54,7 +54,7 @@ afterEach(async () => {
   for (const h of harnesses.splice(0)) {
     await h.service?.close();
     await h.events.close();
-    await h.queue.queue.obliterate({ force: true });
+    await h.queue.bull.obliterate({ force: true });
     await h.queue.close();
     const pixelKeys = await h.redis.keys(`${h.config.queue.name}:pixels:*`);
     if (pixelKeys.length > 0) await h.redis.del(...pixelKeys);
@@ -65,7 +65,7 @@ afterEach(async () => {
 });
 
 async function finished(h: Harness, id: string): Promise<ClassifyResult> {
-  const job = await h.queue.queue.getJob(id);
+  const job = await h.queue.bull.getJob(id);
   if (!job) throw new Error(`no job ${id}`);
   return job.waitUntilFinished(h.events, 60_000);
 }
@@ -119,10 +119,10 @@ describe('worker service', () => {
     const h = await start();
     const { id, data } = await imageJob('cat.png');
     // Added without its pixels, as if they had expired.
-    await h.queue.queue.add(JobName.Classify, data, { jobId: id });
+    await h.queue.bull.add(JobName.Classify, data, { jobId: id });
 
     await expect(finished(h, id)).rejects.toThrow(/missing/);
-    const job = await h.queue.queue.getJob(id);
+    const job = await h.queue.bull.getJob(id);
     expect(await job?.getState()).toBe('failed');
     expect(job?.attemptsMade).toBe(1);
     expect(job?.opts.attempts).toBe(h.config.queue.attempts);
@@ -139,7 +139,7 @@ describe('worker service', () => {
     await h.queue.enqueue([job]);
     const first = await finished(h, job.id);
 
-    await h.queue.queue.remove(job.id);
+    await h.queue.bull.remove(job.id);
     await h.queue.enqueue([await imageJob('parrot.jpg', job.id)]);
     const second = await finished(h, job.id);
 
@@ -164,7 +164,7 @@ describe('worker service', () => {
 
     const result = await finished(h, job.id);
     expect(result.predictions[0]?.index).toBe(EGYPTIAN_CAT);
-    const done = await h.queue.queue.getJob(job.id);
+    const done = await h.queue.bull.getJob(job.id);
     expect(done?.attemptsMade).toBeGreaterThan(1);
     expect((await h.repository.findByJobId(job.id))?.status).toBe(PredictionStatus.Completed);
   });

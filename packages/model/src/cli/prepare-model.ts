@@ -1,4 +1,4 @@
-import { loadConfig } from '@imagerec/shared';
+import { errorMessage, loadConfig } from '@imagerec/shared';
 import { prepareModel } from '../prepare-model.js';
 
 const config = loadConfig();
@@ -11,6 +11,6 @@ try {
     `model ready: ${model.onnxPath} (${model.labels.length} labels, source sha256 ${model.sourceSha256})`,
   );
 } catch (err) {
-  console.error(err instanceof Error ? err.message : err);
+  console.error(errorMessage(err));
   process.exitCode = 1;
 }

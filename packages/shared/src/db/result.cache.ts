@@ -1,5 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { Prediction } from '../queue.js';
+import type { Prediction } from '../queue/contract.js';
 
 export interface CacheEntry {
   modelVersion: string;

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { detectFormat } from './image-format.js';
+import { ERRORS } from '../errors.js';
+import { IMAGE_FORMATS } from '../queue/contract.js';
+import { detectFormat, IMAGE_FORMAT_NAMES } from './image-format.js';
 
 const bytes = (...parts: (string | number[])[]) =>
   Uint8Array.from(
@@ -27,7 +30,7 @@ const bmpHeader = (opts: { dibSize?: number; offset?: number; planes?: number; b
   );
 
 describe('detectFormat', () => {
-  it.each([
+  const recognised = [
     ['jpeg', bytes([0xff, 0xd8, 0xff, 0xe0, 0, 0x10], 'JFIF')],
     ['png', bytes([0x89], 'PNG', [0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d], 'IHDR')],
     ['gif', bytes('GIF87a', [1, 0, 1, 0])],
@@ -40,8 +43,15 @@ describe('detectFormat', () => {
     ['avif', ftyp('mif1', 'miaf', 'avif')],
     ['bmp', bmpHeader({})],
     ['bmp', bmpHeader({ dibSize: 124, offset: 138, bpp: 32 })],
-  ])('recognises %s', (format, buf) => {
+  ] as const;
+  it.each(recognised)('recognises %s', (format, buf) => {
     expect(detectFormat(buf)).toBe(format);
+  });
+
+  it('recognises every format of the contract, and no other', () => {
+    expect(new Set(recognised.map(([format]) => format))).toEqual(
+      new Set(Object.keys(IMAGE_FORMATS)),
+    );
   });
 
   it.each([
@@ -73,5 +83,19 @@ describe('detectFormat', () => {
     pool.set(bmpHeader({}), 20);
     expect(detectFormat(pool.subarray(20, 80))).toBe('bmp');
     expect(detectFormat(pool.subarray(21, 80))).toBeUndefined();
+  });
+});
+
+describe('IMAGE_FORMAT_NAMES', () => {
+  const page = (path: string) =>
+    readFileSync(new URL(`../../../../${path}`, import.meta.url), 'utf8');
+
+  it("is the list UNSUPPORTED_FORMAT's message names, as the README and the usage page quote it", () => {
+    expect(IMAGE_FORMAT_NAMES).toMatch(/^JPEG, PNG, .+ or BMP$/);
+    const message = ERRORS.UNSUPPORTED_FORMAT.message;
+    expect(page('README.md')).toContain(message);
+    expect(page('docs/usage.md')).toContain(message);
+    // The error catalog's row.
+    expect(page('docs/usage.md')).toContain(`| not ${IMAGE_FORMAT_NAMES} | 415 |`);
   });
 });

@@ -1,4 +1,9 @@
-import type { ImageFormat } from '../queue.js';
+import { IMAGE_FORMATS, type ImageFormat } from '../queue/contract.js';
+
+/** The formats we read, as a sentence names them: "JPEG, PNG, WebP, GIF, TIFF, AVIF or BMP". */
+export const IMAGE_FORMAT_NAMES = new Intl.ListFormat('en-GB', { type: 'disjunction' }).format(
+  Object.values(IMAGE_FORMATS),
+);
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const BMP_DIB_HEADER_SIZES = new Set([12, 40, 52, 56, 64, 108, 124]);

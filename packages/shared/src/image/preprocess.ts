@@ -1,14 +1,14 @@
 import sharp, { type Sharp } from 'sharp';
-import { AppError } from '../errors.js';
+import { DEFAULT_MAX_PIXELS } from '../config.js';
+import { AppError, errorMessage } from '../errors.js';
 import { MODEL_SPEC } from '../model-spec.js';
-import type { ImageFormat } from '../queue.js';
+import { IMAGE_FORMATS, type ImageFormat } from '../queue/contract.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
 import { downscaleRgb } from './downscale.js';
+import { detectFormat } from './image-format.js';
 
 // Every upload is decoded once: libvips' operation cache would only hold memory.
 sharp.cache(false);
-
-import { detectFormat } from './image-format.js';
 
 export interface PreparedImage {
   format: ImageFormat;
@@ -26,8 +26,8 @@ export interface PrepareOptions {
   thumbnailSize?: number;
 }
 
-const DEFAULT_MAX_PIXELS = 40_000_000;
-const DEFAULT_THUMBNAIL_SIZE = 128;
+/** The box a thumbnail fits in, pixels. */
+export const DEFAULT_THUMBNAIL_SIZE = 128;
 const WHITE = { r: 255, g: 255, b: 255 };
 /**
  * libvips' linear reduce is a triangle filter widened by the shrink factor: antialiased
@@ -45,13 +45,13 @@ interface CheckedImage {
 }
 
 function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]?.trim() ?? '';
+  return errorMessage(err).split('\n')[0]?.trim() ?? '';
 }
 
 function undecodable(format: ImageFormat, err: unknown): AppError {
   return new AppError(
     'UNDECODABLE_IMAGE',
-    `The ${format.toUpperCase()} image could not be decoded: ${firstLine(err)}`,
+    `The ${IMAGE_FORMATS[format]} image could not be decoded: ${firstLine(err)}`,
     { cause: err },
   );
 }
@@ -77,12 +77,7 @@ async function readHeader(buf: Buffer, format: ImageFormat) {
 /** Checks format and declared size; nothing is decoded yet. */
 async function check(buf: Buffer, maxPixels: number): Promise<CheckedImage> {
   const format = detectFormat(buf);
-  if (!format) {
-    throw new AppError(
-      'UNSUPPORTED_FORMAT',
-      'The file is not a JPEG, PNG, WebP, GIF, TIFF, AVIF or BMP image',
-    );
-  }
+  if (!format) throw new AppError('UNSUPPORTED_FORMAT');
   const limitInputPixels = Math.max(1, Math.floor(maxPixels));
   if (format === 'bmp') {
     const header = readBmpHeader(buf);

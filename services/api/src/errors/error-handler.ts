@@ -1,6 +1,7 @@
-import { AppError, ERRORS, type ErrorCode } from '@imagerec/shared';
+import { AppError, ERRORS, type ErrorCode, isBackendOutage } from '@imagerec/shared';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { renderErrorPage } from '../views/error.page.js';
+import { HTML_CONTENT_TYPE } from '../views/history.page.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -20,10 +21,6 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_CSRF_MISSING_SECRET: 'CSRF_REJECTED',
   FST_CSRF_INVALID_TOKEN: 'CSRF_REJECTED',
 };
-
-/** Redis (ioredis) and MongoDB (driver, mongoose) faults that mean "down for now", not "broken". */
-const UNAVAILABLE =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|ServerSelectionError|MongoNetwork|MongoNotConnected|MongoPoolCleared|MongoTopologyClosed|buffering timed out|Client must be connected|MaxRetriesPerRequest|Stream isn't writeable|Command timed out/;
 
 /** The multipart parser's (busboy's) errors carry no code, only these messages. */
 const MALFORMED_MULTIPART =
@@ -55,8 +52,8 @@ function toAppError(err: FastifyError): AppError {
   if (MALFORMED_MULTIPART.test(err.message)) {
     return new AppError('BAD_REQUEST', 'The multipart body is malformed', { cause: err });
   }
-  if (UNAVAILABLE.test(`${err.name} ${err.message}`))
-    return new AppError('SERVICE_UNAVAILABLE', undefined, { cause: err });
+  // Redis or MongoDB down for now, not broken.
+  if (isBackendOutage(err)) return new AppError('SERVICE_UNAVAILABLE', undefined, { cause: err });
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     return new AppError('BAD_REQUEST', err.message, { cause: err });
   }
@@ -72,7 +69,7 @@ function sendError(request: FastifyRequest, reply: FastifyReply, appError: AppEr
   reply.status(appError.status);
   if (request.routeOptions.config?.htmlErrors) {
     return reply
-      .type('text/html; charset=utf-8')
+      .type(HTML_CONTENT_TYPE)
       .send(renderErrorPage(appError.status, appError.code, appError.message));
   }
   return reply.send({ error: { code: appError.code, message: appError.message } });

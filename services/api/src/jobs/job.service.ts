@@ -1,14 +1,12 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   type AppConfig,
   AppError,
   CacheResult,
-  type ClassifyJobData,
   type ClassifyQueue,
   deliveriesOf,
   isFinished,
   JobPriority,
-  JobStatus,
   type JobView,
   MetricLabel,
   type ModelInfo,
@@ -16,8 +14,6 @@ import {
   type NewClassifyJob,
   type PredictionRecord,
   type PredictionRepository,
-  PredictionStatus,
-  prepareUpload,
   RefusalReason,
   type ServiceMetrics,
   viewFromQueue,
@@ -25,23 +21,19 @@ import {
   type WebhookQueue,
 } from '@imagerec/shared';
 import type { JobWaiters } from './job-waiters.js';
-import { joinKey } from './join-key.js';
 import { QueueDepth } from './queue-depth.js';
+import {
+  cachedRecord,
+  newJob,
+  prepareUploads,
+  type SubmitOptions,
+  type SubmittedJob,
+  submittedJobs,
+  type Upload,
+} from './submission.js';
 
 /** How old a count of waiting jobs may be for admission to accept on it (see QueueDepth). */
 const DEPTH_MAX_AGE_MS = 100;
-
-export interface Upload {
-  filename: string;
-  bytes: Buffer;
-}
-
-export interface SubmittedJob {
-  id: string;
-  status: JobStatus;
-  /** What was queued; none for a job answered from the cache or one that joined a running job. */
-  data?: ClassifyJobData;
-}
 
 /** A job accepted but not finished yet, as the history page shows it. */
 export interface PendingJob {
@@ -67,18 +59,6 @@ export interface JobServiceDeps {
   fetching?: { view(id: string): Promise<JobView | null> };
 }
 
-export interface SubmitOptions {
-  topK: number;
-  priority: JobPriority;
-  ids?: string[];
-  /** The HTTP request's id, carried into the job so the worker's log lines name it too. */
-  requestId?: string;
-  /** Epoch ms after which nobody waits for the answer (a synchronous predict). */
-  deadline?: number;
-  /** Where each job's view is POSTed once it has finished. */
-  callbackUrl?: string;
-}
-
 /** What the service counts, for logs and metrics. */
 export interface JobServiceStats {
   /** Submissions refused because more than MAX_QUEUE_DEPTH jobs were waiting. */
@@ -95,7 +75,7 @@ export class JobService {
   constructor(private readonly deps: JobServiceDeps) {
     this.model = modelInfo(deps.config.model.precision);
     this.depth = new QueueDepth(
-      () => deps.queue.queue.getJobCountByTypes('wait', 'prioritized', 'delayed'),
+      () => deps.queue.bull.getJobCountByTypes('wait', 'prioritized', 'delayed'),
       DEPTH_MAX_AGE_MS,
     );
   }
@@ -127,27 +107,11 @@ export class JobService {
     const { config, queue, repository, metrics } = this.deps;
     await this.admit(uploads.length);
     const acceptedAt = Date.now();
-    const prepared = await Promise.all(
-      uploads.map(async ({ filename, bytes }, i) => ({
-        id: opts.ids?.[i] ?? randomUUID(),
-        filename,
-        bytes: bytes.length,
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        image: await prepareUpload(bytes, { maxPixels: config.api.maxPixels }),
-      })),
-    );
+    const prepared = await prepareUploads(uploads, opts.ids, config.api.maxPixels);
 
     const cachedRecords: PredictionRecord[] = [];
     const jobs: NewClassifyJob[] = [];
     for (const p of prepared) {
-      const upload = {
-        filename: p.filename,
-        sha256: p.sha256,
-        byteSize: p.bytes,
-        width: p.image.width,
-        height: p.image.height,
-        format: p.image.format,
-      };
       const hit = config.api.cacheResults
         ? await repository.findCachedPredictions(p.sha256, this.model.version)
         : null;
@@ -157,36 +121,10 @@ export class JobService {
         });
       }
       if (hit && hit.length >= opts.topK) {
-        const now = Date.now();
-        cachedRecords.push({
-          ...upload,
-          jobId: p.id,
-          status: PredictionStatus.Completed,
-          thumbnail: p.image.thumbnail,
-          predictions: hit,
-          model: { ...this.model },
-          timings: { queuedMs: 0, inferenceMs: 0, totalMs: now - acceptedAt, batchSize: 0 },
-          cached: true,
-          createdAt: new Date(acceptedAt),
-          finishedAt: new Date(now),
-        });
-        continue;
+        cachedRecords.push(cachedRecord(p, hit, this.model, acceptedAt));
+      } else {
+        jobs.push(newJob(p, opts, this.model.version, acceptedAt));
       }
-      jobs.push({
-        id: p.id,
-        pixels: p.image.pixels,
-        priority: opts.priority,
-        joinKey: joinKey({ ...opts, sha256: p.sha256, modelVersion: this.model.version }),
-        data: {
-          upload,
-          thumbnail: p.image.thumbnail.toString('base64'),
-          topK: opts.topK,
-          acceptedAt,
-          ...(opts.requestId && { requestId: opts.requestId }),
-          ...(opts.deadline !== undefined && { deadline: opts.deadline }),
-          ...(opts.callbackUrl && { callbackUrl: opts.callbackUrl }),
-        },
-      });
     }
     if (cachedRecords.length > 0) {
       await metrics.time(metrics.mongoWriteDuration, () => repository.upsertMany(cachedRecords));
@@ -199,19 +137,11 @@ export class JobService {
     }
     const queuedIds = jobs.length > 0 ? await queue.enqueue(jobs) : [];
     this.depth.added(queuedIds.length);
-    // Each upload's job: its own, or the running job for the same content that it joined.
-    const queued = new Map(jobs.map((j, i) => [j.id, { ...j, id: queuedIds[i] ?? j.id }]));
-    return prepared.map(({ id }) => {
-      const job = queued.get(id);
-      if (!job) return { id, status: JobStatus.Completed };
-      return job.id === id
-        ? { id, status: JobStatus.Queued, data: job.data }
-        : { id: job.id, status: JobStatus.Queued };
-    });
+    return submittedJobs(prepared, jobs, queuedIds);
   }
 
   async get(id: string, topK: number): Promise<JobView | null> {
-    const { queue } = this.deps.queue;
+    const queue = this.deps.queue.bull;
     // State first: a job read after its state is at least as far along, so a job seen as
     // completed always carries its result.
     const state = await queue.getJobState(id);
@@ -240,7 +170,7 @@ export class JobService {
   async pending(ids: string[]): Promise<PendingJob[]> {
     const jobs = await Promise.all(
       ids.map(async (id) => {
-        const job = await this.deps.queue.queue.getJob(id);
+        const job = await this.deps.queue.bull.getJob(id);
         const state = job && (await job.getState());
         if (!job || state === 'completed' || state === 'failed' || state === 'unknown') return null;
         const { upload, thumbnail, acceptedAt } = job.data;
@@ -260,7 +190,7 @@ export class JobService {
 
   /** The job's WebP thumbnail: in its queue entry from acceptance on, in MongoDB once finished. */
   async thumbnail(id: string): Promise<Buffer | null> {
-    const job = await this.deps.queue.queue.getJob(id);
+    const job = await this.deps.queue.bull.getJob(id);
     if (job?.data.thumbnail) return Buffer.from(job.data.thumbnail, 'base64');
     const record = await this.deps.repository.findByJobId(id);
     return record?.thumbnail ?? null;

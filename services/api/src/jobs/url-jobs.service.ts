@@ -12,8 +12,9 @@ import {
 } from '@imagerec/shared';
 import { type Job, Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { cleanFilename } from '../routes/uploads.js';
-import type { JobService, SubmitOptions, SubmittedJob } from './job.service.js';
+import type { JobService } from './job.service.js';
+import type { SubmitOptions, SubmittedJob } from './submission.js';
+import { cleanFilename } from './uploads.js';
 
 /** An image URL waiting for its download; its BullMQ id is the id of the job it becomes. */
 export interface FetchJobData {

@@ -1,24 +1,16 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { OPEN_PATHS } from '@imagerec/shared';
+import { IMAGE_FORMATS, OPEN_PATHS } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { errorSchema } from '../schemas/common.schema.js';
+import { errorSchema, htmlResponse } from '../schemas/common.schema.js';
 import { callbackUrlQuery } from '../schemas/outbound.schema.js';
 import { SESSION_SECURITY, SESSION_SECURITY_SCHEME } from './session.plugin.js';
 
 const DOCS_PATH = '/docs';
 
 /** The media types an upload's `image` part may have (the bytes decide; this guides clients). */
-const IMAGE_MEDIA_TYPES = [
-  'image/jpeg',
-  'image/png',
-  'image/webp',
-  'image/gif',
-  'image/tiff',
-  'image/avif',
-  'image/bmp',
-];
+const IMAGE_MEDIA_TYPES = Object.keys(IMAGE_FORMATS).map((format) => `image/${format}`);
 
 interface Operation {
   requestBody?: {
@@ -53,12 +45,10 @@ function completeOperations(paths: Record<string, Record<string, Operation>>, ke
       const html = Object.values(operation.responses ?? {}).some((r) => r.content?.['text/html']);
       const answer = (
         description: string,
-      ): { description: string; content: Record<string, object> } => ({
-        description,
-        content: html
-          ? { 'text/html': { schema: { type: 'string' } } }
-          : { 'application/json': { schema: errorSchema } },
-      });
+      ): { description: string; content: Record<string, object> } =>
+        html
+          ? htmlResponse(description)
+          : { description, content: { 'application/json': { schema: errorSchema } } };
       operation.responses = {
         ...(keys &&
           operation.security?.length !== 0 && {

@@ -1,4 +1,11 @@
-import { createRedis, deliveriesOf, modelInfo, OutboundClient, QueueName } from '@imagerec/shared';
+import {
+  CloseStack,
+  createRedis,
+  deliveriesOf,
+  modelInfo,
+  OutboundClient,
+  QueueName,
+} from '@imagerec/shared';
 import { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -34,7 +41,9 @@ export const outboundPlugin = fp(
     });
     app.decorate('webhooks', webhooks);
 
-    const connection = createRedis(config.redis.url);
+    const closers = new CloseStack();
+    closers.adopt(client, (c) => c.close());
+    const connection = closers.adopt(createRedis(config.redis.url), (c) => c.disconnect());
     connection.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
     const deliverer = new Worker(config.webhooks.queueName, webhooks.process, {
       connection,
@@ -58,14 +67,10 @@ export const outboundPlugin = fp(
     for (const w of [deliverer, fetcher]) {
       w.on('error', (err) => app.log.warn({ err: err.message }, 'outbound worker error'));
     }
+    closers.defer(() => Promise.all([deliverer.close(), fetcher.close()]));
     // Connected before the app is: closing one still starting would leave a read failing unhandled.
     await Promise.all([deliverer.waitUntilReady(), fetcher.waitUntilReady()]);
-
-    app.addHook('onClose', async () => {
-      await Promise.all([deliverer.close(), fetcher.close()]);
-      client.close();
-      connection.disconnect();
-    });
+    app.addHook('onClose', () => closers.close());
   },
   { name: 'outbound', dependencies: ['backends'] },
 );

@@ -21,7 +21,7 @@ declare module 'fastify' {
   }
 }
 
-/** The routes a signed-in browser may reach say so in their OpenAPI security (see the README). */
+/** The routes a signed-in browser may reach say so in their OpenAPI security (see docs/security.md). */
 export const SESSION_SECURITY: { [scheme: string]: string[] }[] = [{ bearer: [] }, { session: [] }];
 export const SESSION_SECURITY_SCHEME = {
   type: 'apiKey',

@@ -8,9 +8,15 @@ import {
   viewFromRecord,
 } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
+import { statusUrl } from '../jobs/uploads.js';
 import { SESSION_SECURITY } from '../plugins/session.plugin.js';
-import { errorResponses, jobViewSchema } from '../schemas/common.schema.js';
-import { renderHistoryPage } from '../views/history.page.js';
+import {
+  errorResponses,
+  htmlResponse,
+  jobViewSchema,
+  topKQuery,
+} from '../schemas/common.schema.js';
+import { HTML_CONTENT_TYPE, renderHistoryPage } from '../views/history.page.js';
 
 const pageQuery = {
   type: 'object',
@@ -25,11 +31,6 @@ const pageQuery = {
     },
   },
 } as const;
-
-const htmlResponse = (description: string) => ({
-  description,
-  content: { 'text/html': { schema: { type: 'string' } } },
-});
 
 type PageRequest = { Querystring: { limit: number; before?: string } };
 type HtmlPageRequest = { Querystring: { limit: number; before?: string; pending?: string } };
@@ -50,12 +51,13 @@ export async function historyRoutes(app: FastifyInstance) {
 
   const model = modelInfo(app.config.model.precision);
   const itemView = (r: PredictionRecord) => ({
-    ...viewFromRecord(r, 20, model),
+    // Every stored prediction: as many as the largest topK.
+    ...viewFromRecord(r, topKQuery.topK.maximum, model),
     width: r.width,
     height: r.height,
     format: r.format,
     byteSize: r.byteSize,
-    ...(r.thumbnail && { thumbnailUrl: `/v1/jobs/${r.jobId}/thumbnail` }),
+    ...(r.thumbnail && { thumbnailUrl: `${statusUrl('', r.jobId)}/thumbnail` }),
   });
 
   app.get<PageRequest>(
@@ -142,7 +144,7 @@ export async function historyRoutes(app: FastifyInstance) {
       const stillPending = waiting.filter((p) => !listed.has(p.jobId));
       const session = request.signedIn ? { csrfToken: reply.generateCsrf() } : undefined;
       return reply
-        .type('text/html; charset=utf-8')
+        .type(HTML_CONTENT_TYPE)
         .send(renderHistoryPage(records, next, limit, stillPending, session));
     },
   );

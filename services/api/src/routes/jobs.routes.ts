@@ -1,6 +1,13 @@
-import { AppError, isFinished, JobPriority } from '@imagerec/shared';
+import {
+  AppError,
+  IMAGE_FORMATS,
+  isFinished,
+  JOB_ID_MAX_CHARS,
+  JobPriority,
+} from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
-import type { SubmittedJob } from '../jobs/job.service.js';
+import type { SubmittedJob } from '../jobs/submission.js';
+import { readUploads, statusUrl } from '../jobs/uploads.js';
 import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
 import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import {
@@ -12,12 +19,11 @@ import {
 } from '../schemas/common.schema.js';
 import { callbackUrlField, callbackUrlQuery, urlsBody } from '../schemas/outbound.schema.js';
 import { callbackUrlOf } from '../webhooks/callback-url.js';
-import { readUploads, statusUrl } from './uploads.js';
 
 export const idParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
+  properties: { id: { type: 'string', minLength: 1, maxLength: JOB_ID_MAX_CHARS } },
 } as const;
 
 export async function jobsRoutes(app: FastifyInstance) {
@@ -41,7 +47,7 @@ export async function jobsRoutes(app: FastifyInstance) {
           content: {
             'multipart/form-data': {
               schema: imageUploadBody(
-                'One or more image files (JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP)',
+                `One or more image files (${Object.values(IMAGE_FORMATS).join(', ')})`,
                 api.maxFiles,
                 callbackUrlField,
               ),

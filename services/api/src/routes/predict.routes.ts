@@ -1,5 +1,6 @@
 import { AppError, JobPriority, JobStatus } from '@imagerec/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { readUploads, statusUrl } from '../jobs/uploads.js';
 import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
 import { SESSION_SECURITY } from '../plugins/session.plugin.js';
 import {
@@ -13,7 +14,6 @@ import {
 import { callbackUrlField, callbackUrlQuery } from '../schemas/outbound.schema.js';
 import { historyUrl } from '../views/history.page.js';
 import { callbackUrlOf } from '../webhooks/callback-url.js';
-import { readUploads, statusUrl } from './uploads.js';
 
 type PredictRequest = FastifyRequest<{ Querystring: { topK: number; timeoutMs: number } }>;
 

@@ -41,7 +41,7 @@ export async function queueDepthRoutes(app: FastifyInstance) {
         waiting = 0,
         prioritized = 0,
         active = 0,
-      } = await app.classifyQueue.queue.getJobCounts('waiting', 'prioritized', 'active');
+      } = await app.classifyQueue.bull.getJobCounts('waiting', 'prioritized', 'active');
       return { backlog: waiting + prioritized, waiting, prioritized, active };
     },
   );

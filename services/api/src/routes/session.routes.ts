@@ -1,11 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { SIGN_IN_PATH, SIGN_OUT_PATH } from '../views/history.page.js';
+import { htmlResponse } from '../schemas/common.schema.js';
+import { HTML_CONTENT_TYPE, SIGN_IN_PATH, SIGN_OUT_PATH } from '../views/history.page.js';
 import { renderSignInPage } from '../views/sign-in.page.js';
 
-const html = (description: string) => ({
-  description,
-  content: { 'text/html': { schema: { type: 'string' } } },
-});
 const redirect = (description: string) => ({ description, type: 'null' });
 const csrfToken = {
   type: 'string',
@@ -28,12 +25,12 @@ export async function sessionRoutes(app: FastifyInstance) {
         summary: 'The sign-in form (HTML) of the history page',
         security: [],
         produces: ['text/html'],
-        response: { 200: html('The form') },
+        response: { 200: htmlResponse('The form') },
       },
       config: { htmlErrors: true },
     },
     async (_request, reply) =>
-      reply.type('text/html; charset=utf-8').send(renderSignInPage(reply.generateCsrf())),
+      reply.type(HTML_CONTENT_TYPE).send(renderSignInPage(reply.generateCsrf())),
   );
 
   app.post<{ Body: { key: string; _csrf: string } }>(
@@ -55,8 +52,8 @@ export async function sessionRoutes(app: FastifyInstance) {
         produces: ['text/html'],
         response: {
           303: redirect('Signed in: to the history page'),
-          401: html('Not a configured key: the form again, with the reason'),
-          403: html('The CSRF token is missing or stale (CSRF_REJECTED)'),
+          401: htmlResponse('Not a configured key: the form again, with the reason'),
+          403: htmlResponse('The CSRF token is missing or stale (CSRF_REJECTED)'),
         },
       },
       config: { htmlErrors: true },
@@ -68,7 +65,7 @@ export async function sessionRoutes(app: FastifyInstance) {
         request.log.info('sign-in refused: not a configured key');
         return reply
           .status(401)
-          .type('text/html; charset=utf-8')
+          .type(HTML_CONTENT_TYPE)
           .send(renderSignInPage(reply.generateCsrf(), 'That is not a valid API key.'));
       }
       request.log.info({ apiKeyId: keyId }, 'signed in');
@@ -90,7 +87,7 @@ export async function sessionRoutes(app: FastifyInstance) {
         produces: ['text/html'],
         response: {
           303: redirect('Signed out: to the sign-in form'),
-          403: html('The CSRF token is missing or stale (CSRF_REJECTED)'),
+          403: htmlResponse('The CSRF token is missing or stale (CSRF_REJECTED)'),
         },
       },
       config: { htmlErrors: true },

@@ -1,4 +1,4 @@
-import { ERRORS, JobStatus } from '@imagerec/shared';
+import { ERRORS, JobStatus, modelInfo } from '@imagerec/shared';
 import { deliveryViewSchema } from './outbound.schema.js';
 
 export const errorSchema = {
@@ -15,7 +15,7 @@ export const errorSchema = {
     },
   },
   example: {
-    error: { code: 'UNSUPPORTED_FORMAT', message: 'The file is not an image format we read' },
+    error: { code: 'UNSUPPORTED_FORMAT', message: ERRORS.UNSUPPORTED_FORMAT.message },
   },
 } as const;
 
@@ -80,7 +80,7 @@ export const jobViewSchema = {
       { index: 282, label: 'tiger cat', score: 0.09 },
     ],
     cached: false,
-    model: { name: 'mobilenet_v2_1.0_224_quant', version: '7aad0c74c5e3' },
+    model: modelInfo('int8'),
     timings: { queuedMs: 6, inferenceMs: 21, totalMs: 35, batchSize: 1 },
     createdAt: '2026-11-25T10:00:00.000Z',
     finishedAt: '2026-11-25T10:00:00.035Z',
@@ -120,6 +120,12 @@ export const formFieldSchema = (description: string) =>
     properties: { value: { type: 'string' } },
     description,
   }) as const;
+
+/** A response that is an HTML page. */
+export const htmlResponse = (description: string) => ({
+  description,
+  content: { 'text/html': { schema: { type: 'string' } } },
+});
 
 /**
  * The multipart body, for validation and for the OpenAPI document: the field `image` with 1 to

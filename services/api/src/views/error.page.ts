@@ -1,4 +1,4 @@
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escapeHtml } from './history.page.js';
 
 /** The error answer of a page meant for browsers (the history page): plain HTML, no styles, no scripts. */
 export function renderErrorPage(status: number, code: string, message: string): string {

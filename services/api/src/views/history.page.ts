@@ -10,30 +10,59 @@ export const SIGN_OUT_PATH = '/signout';
 export const historyUrl = (pendingIds: string[]) =>
   pendingIds.length ? `/?pending=${pendingIds.join(',')}` : '/';
 
+/** The content type of every page. */
+export const HTML_CONTENT_TYPE = 'text/html; charset=utf-8';
+
 export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const percent = (score: number) => `${(score * 100).toFixed(1)}%`;
 
+/** The side of a row's thumbnail on the page, CSS pixels. */
+const THUMB_PX = 64;
+/** The predictions a row shows: the top one, then the runners-up. */
+const SHOWN_PREDICTIONS = 3;
+
 const thumbnail = (base64: string | undefined) =>
   base64
     ? // Inline: the page's one query already brought the thumbnails, so no request per image.
-      `<img class="thumb" src="data:image/webp;base64,${base64}" alt="" width="64" height="64">`
+      `<img class="thumb" src="data:image/webp;base64,${base64}" alt="" width="${THUMB_PX}" height="${THUMB_PX}">`
     : '<span class="thumb"></span>';
 
 const timeOf = (date: Date) =>
   `<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 19).replace('T', ' ')}</time>`;
 
-/** The top label with its score as a bar, then the runners-up; the page's script builds the same. */
+/**
+ * A finished row's outcome, written once: the server fills it in for the rows it renders, and
+ * for rows still pending it sends the same markup empty, in <template>s the page's script clones
+ * when their jobs finish (OUTCOME_TEMPLATES). Every argument is HTML, escaped by the caller.
+ */
+const failure = (error: string) => `<p class="error">${error}</p>`;
+const topPrediction = (label: string, value: string, score: string, others?: string) =>
+  `<p class="top"><span class="label">${label}</span><span class="bar"><meter min="0" max="1" value="${value}">${score}</meter><span class="score">${score}</span></span></p>${others === undefined ? '' : `<p class="others">${others}</p>`}`;
+
+/** The top label with its score as a bar, then the runners-up. */
 const outcome = (r: PredictionRecord) => {
-  if (r.error) return `<p class="error">${escapeHtml(r.error)}</p>`;
+  if (r.error) return failure(escapeHtml(r.error));
   const [top, ...rest] = r.predictions ?? [];
   if (!top) return '';
   const others = rest
-    .slice(0, 2)
+    .slice(0, SHOWN_PREDICTIONS - 1)
     .map((p) => `${escapeHtml(p.label)} ${percent(p.score)}`)
     .join(', ');
-  return `<p class="top"><span class="label">${escapeHtml(top.label)}</span><span class="bar"><meter min="0" max="1" value="${top.score.toFixed(4)}">${percent(top.score)}</meter><span class="score">${percent(top.score)}</span></span></p>${others ? `<p class="others">${others}</p>` : ''}`;
+  return topPrediction(
+    escapeHtml(top.label),
+    top.score.toFixed(4),
+    percent(top.score),
+    others || undefined,
+  );
 };
+
+/**
+ * The outcomes of the rows still pending, for the script to clone (its ids name them there),
+ * with how many predictions a row shows.
+ */
+const OUTCOME_TEMPLATES = `<template id="outcome-failed">${failure('')}</template>
+<template id="outcome-completed" data-predictions="${SHOWN_PREDICTIONS}">${topPrediction('', '0', '', '')}</template>`;
 
 const item = (fields: {
   jobId: string;
@@ -81,7 +110,7 @@ input[type=file]{max-width:100%;min-width:0;flex:1 1 14rem}
 button{padding:.45rem 1.1rem;font:inherit;cursor:pointer}
 .history{list-style:none;margin:0;padding:0}
 .item{display:flex;gap:.75rem;padding:.6rem 0;border-bottom:1px solid #e4e4e4;align-items:flex-start}
-.thumb{flex:0 0 64px;width:64px;height:64px;object-fit:cover;border-radius:4px;background:#eee}
+.thumb{flex:0 0 ${THUMB_PX}px;width:${THUMB_PX}px;height:${THUMB_PX}px;object-fit:cover;border-radius:4px;background:#eee}
 .body{flex:1 1 auto;min-width:0}
 .body p{margin:.1rem 0}
 .name{font-weight:600;overflow-wrap:anywhere}
@@ -153,7 +182,7 @@ ${token}<label for="image">Images</label>
 <ul class="history">
 ${list}
 </ul>
-<nav>${older}</nav>
+<nav>${older}</nav>${pending.length ? `\n${OUTCOME_TEMPLATES}` : ''}
 </body>
 </html>
 `;

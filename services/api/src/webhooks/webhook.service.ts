@@ -156,7 +156,7 @@ export class WebhookService {
 
   async status(jobId: string): Promise<DeliveryView | null> {
     // State first, as for jobs: what is read after it is at least as far along.
-    const { queue } = this.deps.queue;
+    const queue = this.deps.queue.bull;
     const state = await queue.getJobState(jobId);
     const job = state === 'unknown' ? undefined : await queue.getJob(jobId);
     // No job of its own: its first attempt is pending or has delivered it.
@@ -180,7 +180,7 @@ export class WebhookService {
 
   /** An operator's retry of a dead-lettered delivery: a full series of attempts, same id. */
   async retry(jobId: string): Promise<DeliveryView> {
-    const job = (await this.deps.queue.queue.getJob(jobId)) as Job<WebhookJobData> | undefined;
+    const job = (await this.deps.queue.bull.getJob(jobId)) as Job<WebhookJobData> | undefined;
     if (!job) {
       if (await this.deps.queue.marked(jobId)) throw new AppError('WEBHOOK_NOT_DEAD_LETTERED');
       const known = await this.deps.jobs.get(jobId, 1);

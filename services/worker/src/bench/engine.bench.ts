@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@imagerec/shared';
-import { benchEngine, formatEngineBench } from './engine-bench.js';
+import { benchEngine, formatEngineBench } from './measure-engine.js';
 
 // pnpm bench:engine: both precisions, printed and written to bench/results/engine.json.
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { prepareModel } from '@imagerec/model';
-import { loadConfig, toModelInput } from '@imagerec/shared';
+import { errorMessage, loadConfig, toModelInput } from '@imagerec/shared';
 import { Classifier } from '../inference/classifier.js';
 
 // Classifies image files in-process (no queue, no database): one JSON line per image.
@@ -34,9 +34,7 @@ try {
       const scored = top.map((p) => ({ ...p, score: round(p.score, 4) }));
       console.log(JSON.stringify({ file, top: scored, ms }));
     } catch (err) {
-      console.log(
-        JSON.stringify({ file, error: err instanceof Error ? err.message : String(err) }),
-      );
+      console.log(JSON.stringify({ file, error: errorMessage(err) }));
       process.exitCode = 1;
     }
   }

@@ -1,7 +1,12 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { prepareModel } from '@imagerec/model';
-import { loadConfig, modelInfo, PredictionRepository } from '@imagerec/shared';
+import {
+  DEFAULT_THUMBNAIL_SIZE,
+  loadConfig,
+  modelInfo,
+  PredictionRepository,
+} from '@imagerec/shared';
 import sharp from 'sharp';
 import { seedRecord } from '../seed/seed-records.js';
 
@@ -25,11 +30,11 @@ if (
   process.exit(2);
 }
 
-/** Photo-like 128 px WebP thumbnails (noisy gradients), of the size real ones have. */
+/** Photo-like WebP thumbnails (noisy gradients), of the size real ones have. */
 async function makeThumbnails(n: number): Promise<Buffer[]> {
   return Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      const [w, h] = [128, 72 + ((i * 7) % 56)];
+      const [w, h] = [DEFAULT_THUMBNAIL_SIZE, 72 + ((i * 7) % 56)];
       const raw = Buffer.alloc(w * h * 3);
       for (let p = 0; p < w * h; p++) {
         const x = p % w;

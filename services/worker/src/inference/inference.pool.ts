@@ -1,21 +1,19 @@
 import { fileURLToPath } from 'node:url';
 import { MODEL_SPEC } from '@imagerec/shared';
 import { Piscina } from 'piscina';
-import type { InferenceOutput, InferenceTask, InferenceThreadData } from './inference.thread.js';
+import type { InferenceOutput, InferenceTask, InferenceThreadData } from './inference-thread.js';
 
-export type { InferenceOutput } from './inference.thread.js';
+export type { InferenceOutput } from './inference-thread.js';
 
 // Run from the TypeScript sources (vitest), the thread still has to be plain JS: the build's.
 const THREAD_FILE = fileURLToPath(
   new URL(
     import.meta.url.endsWith('.ts')
-      ? '../../dist/inference/inference.thread.js'
-      : './inference.thread.js',
+      ? '../../dist/inference/inference-thread.js'
+      : './inference-thread.js',
     import.meta.url,
   ),
 );
-
-const INPUT_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
 
 /**
  * The classifier on a thread of its own, so a batch's inference never blocks the event loop
@@ -35,7 +33,7 @@ export class InferencePool {
     });
     const inference = new InferencePool(pool);
     try {
-      await inference.classify([new Uint8Array(INPUT_BYTES)], 1);
+      await inference.classify([new Uint8Array(MODEL_SPEC.inputBytes)], 1);
     } catch (err) {
       await pool.destroy();
       throw err;

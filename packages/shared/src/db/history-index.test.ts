@@ -5,7 +5,7 @@ import {
   historyMember,
   pageBound,
   parseCursor,
-} from './history.index.js';
+} from './history-index.js';
 
 describe('history index keys', () => {
   it('orders members as text exactly as by (createdAt, job id)', () => {

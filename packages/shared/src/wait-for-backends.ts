@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import mongoose from 'mongoose';
 import type { AppConfig } from './config.js';
+import { errorMessage } from './errors.js';
 
 /** A service the API or a worker cannot start without, and how to tell it answers. */
 export interface Backend {
@@ -37,8 +38,6 @@ export function redactUrl(url: string): string {
   }
 }
 
-const reason = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
 /**
  * Waits until every backend answers, one after the other, retrying with backoff. Each failed
  * attempt logs one line naming what is awaited and why; it never gives up, as a container
@@ -66,7 +65,7 @@ export async function waitForBackends(backends: Backend[], opts: WaitOptions): P
             target: backend.target,
             attempt,
             retryInMs,
-            reason: reason(err),
+            reason: errorMessage(err),
           },
           `waiting for ${backend.name} at ${backend.target}`,
         );

@@ -4,8 +4,6 @@ import { MODEL_PRECISIONS, MODEL_SPEC, type ModelPrecision, modelInfo } from '@i
 import * as ort from 'onnxruntime-node';
 import { Classifier } from '../inference/classifier.js';
 
-const IMAGE_BYTES = MODEL_SPEC.inputSize * MODEL_SPEC.inputSize * 3;
-
 // Raw engine throughput: one session.run per batch, no preprocessing, no queue.
 
 export const BATCH_SIZES = [1, 8, 32];
@@ -67,7 +65,7 @@ const round = (value: number, digits: number) => Number(value.toFixed(digits));
 function images(count: number): Uint8Array[] {
   let seed = 42;
   return Array.from({ length: count }, () =>
-    Uint8Array.from({ length: IMAGE_BYTES }, () => {
+    Uint8Array.from({ length: MODEL_SPEC.inputBytes }, () => {
       seed = (seed * 1664525 + 1013904223) >>> 0;
       return seed >>> 24;
     }),

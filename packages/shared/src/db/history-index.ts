@@ -26,8 +26,11 @@ export const historyMember = ({ jobId, createdAt }: HistoryEntry) =>
 
 const memberPrefix = (at: Date) => at.getTime().toString().padStart(MS_DIGITS, '0');
 
+/** The longest job id the API takes in a path or a cursor (the ids it makes are UUIDs). */
+export const JOB_ID_MAX_CHARS = 100;
+
 /** The text every cursor matches, and every text that matches is one (the API's schema). */
-export const CURSOR_PATTERN = '^[0-9]{13}(:[A-Za-z0-9._-]{1,100})?$';
+export const CURSOR_PATTERN = `^[0-9]{${MS_DIGITS}}(:[A-Za-z0-9._-]{1,${JOB_ID_MAX_CHARS}})?$`;
 const CURSOR = new RegExp(CURSOR_PATTERN);
 
 export const formatCursor = (entry: HistoryEntry): string => historyMember(entry);

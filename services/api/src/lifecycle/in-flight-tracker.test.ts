@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InFlightTracker } from './in-flight.tracker.js';
+import { InFlightTracker } from './in-flight-tracker.js';
 
 describe('InFlightTracker', () => {
   it('is drained at once when nothing runs', async () => {

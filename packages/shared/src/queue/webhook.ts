@@ -1,9 +1,9 @@
-import { type JobsOptions, Queue } from 'bullmq';
+import type { JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { AppConfig } from './config.js';
-import type { PredictionRecord } from './db/prediction.repository.js';
-import { type JobView, viewFromRecord } from './job-view.js';
-import type { ModelInfo } from './queue.js';
+import type { PredictionRecord } from '../db/prediction.schema.js';
+import { type JobView, viewFromRecord } from '../job-view.js';
+import type { ModelInfo } from './contract.js';
+import { ProducerQueue } from './producer.js';
 
 export enum WebhookJobName {
   /** The first attempts of a finished batch's deliveries, made together. */
@@ -35,7 +35,12 @@ export interface FirstAttemptsData {
   deliveries: WebhookJobData[];
 }
 
-export type WebhookBullQueue = Queue<WebhookJobData | FirstAttemptsData, unknown, WebhookJobName>;
+/** What the webhook producer reads of the settings (the config's `webhooks`). */
+export interface WebhookQueueSettings {
+  queueName: string;
+  attempts: number;
+  backoffMs: number;
+}
 
 export enum DeliveryStatus {
   Pending = 'pending',
@@ -60,7 +65,7 @@ const DELIVERED_KEPT_S = 24 * 3600;
  * Exponential backoff from backoffMs over `attempts` tries; a delivery that fails them all stays
  * in the failed set (the dead letters) for a week, where an operator can retry it.
  */
-export const webhookJobOptions = (cfg: AppConfig['webhooks']): JobsOptions => ({
+export const webhookJobOptions = (cfg: WebhookQueueSettings): JobsOptions => ({
   attempts: cfg.attempts,
   backoff: { type: 'exponential', delay: cfg.backoffMs },
   removeOnComplete: { age: DELIVERED_KEPT_S, count: 100_000 },
@@ -73,17 +78,16 @@ export const webhookJobOptions = (cfg: AppConfig['webhooks']): JobsOptions => ({
  * delivery's status sits in a key of its own; one whose first attempt fails continues as a job of
  * its own, under the job's id, with the attempts left (retries, dead letter, an operator's retry).
  */
-export class WebhookQueue {
-  readonly queue: WebhookBullQueue;
-
+export class WebhookQueue extends ProducerQueue<
+  WebhookJobData | FirstAttemptsData,
+  unknown,
+  WebhookJobName
+> {
   constructor(
     private readonly redis: Redis,
-    private readonly cfg: AppConfig['webhooks'],
+    private readonly cfg: WebhookQueueSettings,
   ) {
-    this.queue = new Queue(cfg.queueName, {
-      connection: redis,
-      defaultJobOptions: webhookJobOptions(cfg),
-    });
+    super(redis, cfg.queueName, webhookJobOptions(cfg));
   }
 
   /**
@@ -99,7 +103,7 @@ export class WebhookQueue {
         deliveries.map((d) => d.jobId),
         { status: DeliveryStatus.Pending, attempts: 0 },
       ),
-      this.queue.add(
+      this.bull.add(
         WebhookJobName.FirstAttempts,
         { deliveries },
         // Kept only as long as a lost lock may finish the batch again.
@@ -111,7 +115,7 @@ export class WebhookQueue {
   /** Deliveries whose first attempt failed, each to a job of its own: after the first backoff, or at once to be dead-lettered. */
   async continue(deliveries: WebhookJobData[]): Promise<void> {
     if (deliveries.length === 0) return;
-    await this.queue.addBulk(
+    await this.bull.addBulk(
       deliveries.map((data) => ({
         name: WebhookJobName.Deliver,
         data,
@@ -141,10 +145,6 @@ export class WebhookQueue {
   async marked(jobId: string): Promise<DeliveryView | null> {
     const value = await this.redis.get(this.statusKey(jobId));
     return value ? { id: jobId, ...(JSON.parse(value) as Omit<DeliveryView, 'id'>) } : null;
-  }
-
-  close(): Promise<void> {
-    return this.queue.close();
   }
 
   private statusKey(jobId: string): string {

@@ -31,7 +31,17 @@ export enum JobStatus {
   Failed = 'failed',
 }
 
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'bmp';
+/** The image formats an upload may have (detected by their bytes), each by its usual name. */
+export const IMAGE_FORMATS = {
+  jpeg: 'JPEG',
+  png: 'PNG',
+  webp: 'WebP',
+  gif: 'GIF',
+  tiff: 'TIFF',
+  avif: 'AVIF',
+  bmp: 'BMP',
+} as const;
+export type ImageFormat = keyof typeof IMAGE_FORMATS;
 
 /** What the API knows about an accepted upload; the original bytes are not kept. */
 export interface UploadInfo {
@@ -43,7 +53,7 @@ export interface UploadInfo {
   format: ImageFormat;
 }
 
-/** Job payload. The 224x224 RGB pixels wait in Redis under `pixelsKey(queue, jobId)`, not in the job. */
+/** Job payload. The 224x224 RGB pixels wait in Redis (./payload.ts), not in the job. */
 export interface ClassifyJobData {
   upload: UploadInfo;
   /** Small WebP preview for the history page, base64. */
@@ -93,6 +103,3 @@ export interface ClassifyResult {
   /** Which worker process ran it (host:pid); shows how load spreads over workers. */
   processedBy: string;
 }
-
-/** Redis key under which the API leaves a job's preprocessed pixels. */
-export const pixelsKey = (queueName: string, jobId: string) => `${queueName}:pixels:${jobId}`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Backend, backoffDelay, redactUrl, waitForBackends } from './backends.wait.js';
+import { type Backend, backoffDelay, redactUrl, waitForBackends } from './wait-for-backends.js';
 
 const recorder = () => {
   const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
-import { pixelsKey } from './queue.js';
-import { execChecked } from './redis.js';
+import { execChecked } from '../redis.js';
+
+/** Redis key under which the API leaves a job's preprocessed pixels. */
+export const pixelsKey = (queueName: string, jobId: string) => `${queueName}:pixels:${jobId}`;
 
 /**
  * The preprocessed 224x224 RGB bytes of queued jobs, kept in Redis beside the queue

@@ -1,7 +1,7 @@
 import type { MultipartFile } from '@fastify/multipart';
 import { AppError } from '@imagerec/shared';
 import type { FastifyRequest } from 'fastify';
-import type { Upload } from '../jobs/job.service.js';
+import type { Upload } from './submission.js';
 
 const MAX_FILENAME_CHARS = 255;
 

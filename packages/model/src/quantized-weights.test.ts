@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { convertTfliteToOnnx } from './importer.js';
+import { ints, run } from './importer.test-helper.js';
+import { onnx } from './onnx-graph.js';
+import { convSpec, expectWithinOneStep, requantized } from './quantized-importer.test-helper.js';
+import { buildTfliteModel } from './tflite/tflite-builder.test-helper.js';
+import * as ref from './tflite/tflite-kernels.test-helper.js';
+
+describe('convertTfliteToOnnx, int8 weights', () => {
+  /** A 1x1 convolution to two channels whose uint8 weights are 0 and 255 (zero point 113). */
+  const twoChannels = () =>
+    buildTfliteModel(
+      convSpec({
+        x: { n: 1, h: 2, w: 2, c: 1, data: [] },
+        xq: { scale: 1 / 128, zeroPoint: 128 },
+        weights: [0, 255],
+        wShape: [2, 1, 1, 1],
+        wq: { scale: 0.5, zeroPoint: 113 },
+        bias: [7, -7],
+        yq: { scale: 0.1, zeroPoint: 5 },
+        outShape: [1, 2, 2, 2],
+        stride: 1,
+        padding: 'VALID',
+        act: 'NONE',
+      }),
+    );
+
+  it("keeps TFLite's quantization: uint8 activations, int8 weights at zero point z - 128, int32 bias", () => {
+    const tflite = twoChannels();
+    const {
+      node = [],
+      initializer = [],
+      input = [],
+      output = [],
+    } = onnx.ModelProto.decode(convertTfliteToOnnx(tflite, 'int8')).graph ?? {};
+    const { DataType } = onnx.TensorProto;
+    const conv = (node ?? []).find((n) => n.opType === 'QLinearConv');
+    const init = (name: string | undefined) => (initializer ?? []).find((t) => t.name === name);
+    const [, , , weight, , weightZeroPoint, , , bias] = conv?.input ?? [];
+    expect(init(weight)?.dataType).toBe(DataType.INT8);
+    expect(Array.from(new Int8Array(init(weight)?.rawData ?? []))).toEqual([-128, 127]);
+    expect(Array.from(new Int8Array(init(weightZeroPoint)?.rawData ?? []))).toEqual([113 - 128]);
+    expect(init(bias)?.dataType).toBe(DataType.INT32);
+    expect(input?.[0]?.type?.tensorType?.elemType).toBe(DataType.UINT8);
+    expect(output?.[0]?.type?.tensorType?.elemType).toBe(DataType.FLOAT);
+    expect((node ?? []).some((n) => n.opType === 'Clip')).toBe(false);
+  });
+
+  it('int8-fast: symmetric int8 weights per output channel, exact where w - z fits int8', () => {
+    const tflite = twoChannels();
+    const { node = [], initializer = [] } =
+      onnx.ModelProto.decode(convertTfliteToOnnx(tflite, 'int8-fast')).graph ?? {};
+    const conv = (node ?? []).find((n) => n.opType === 'QLinearConv');
+    const raw = (name: string | undefined) =>
+      (initializer ?? []).find((t) => t.name === name)?.rawData ?? new Uint8Array();
+    const [, , , weight, weightScale, weightZeroPoint, , , bias] = conv?.input ?? [];
+    // Channel 0: 0 - 113 fits and stays; channel 1: 255 - 113 = 142 is divided by 142 / 127.
+    expect(Array.from(new Int8Array(raw(weight)))).toEqual([-113, 127]);
+    const scales = new Float32Array(Uint8Array.from(raw(weightScale)).buffer);
+    expect(scales[0]).toBe(0.5);
+    expect(scales[1]).toBeCloseTo((0.5 * 142) / 127, 6);
+    expect(Array.from(new Int8Array(raw(weightZeroPoint)))).toEqual([0, 0]);
+    // The bias follows its channel's scale: -7 x 127 / 142 = -6.26.
+    expect(Array.from(new Int32Array(Uint8Array.from(raw(bias)).buffer))).toEqual([7, -6]);
+  });
+
+  it("int8-fast: where the weights fit, a RELU6 convolution gives TFLite's integers", async () => {
+    const [n, h, w, c, o] = [2, 7, 6, 3, 4];
+    const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 254, 3) };
+    const xq = { scale: 1 / 128, zeroPoint: 128 };
+    // Zero point 122: every w - z lies in -122..127.
+    const wq = { scale: 0.06, zeroPoint: 122 };
+    const weights = ints(o * 3 * 3 * c, 0, 249, 5);
+    const bias = ints(o, -2000, 2000, 7);
+    const yq = { scale: 0.03, zeroPoint: 40 };
+    const spec = { x, xq, weights, wShape: [o, 3, 3, c], wq, bias, yq, stride: 2 };
+    const expected = ref.conv({ ...spec, padding: 'SAME', range: [40, 240] });
+    const tflite = buildTfliteModel(
+      convSpec({
+        ...spec,
+        padding: 'SAME',
+        act: 'RELU6',
+        outShape: [1, expected.h, expected.w, o],
+      }),
+    );
+    const out = await run(tflite, x.data, [n, h, w, c], 'int8-fast');
+    expectWithinOneStep(requantized(out.data, yq), expected.data);
+  });
+});
