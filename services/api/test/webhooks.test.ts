@@ -22,21 +22,24 @@ const secret = newWebhookSecret();
 describe('webhooks', () => {
   let flaky: WebhookReceiver;
   let steady: WebhookReceiver;
+  /** Fails the first 2 deliveries of a batch sent to it. */
+  let halfDown: WebhookReceiver;
   let downPort: number;
 
   beforeAll(async () => {
     flaky = await WebhookReceiver.start({ secret, failFirst: 2 });
     steady = await WebhookReceiver.start({ secret });
+    halfDown = await WebhookReceiver.start({ secret, failFirst: 2 });
     downPort = await freePort();
   });
 
   afterAll(async () => {
-    await Promise.all([flaky.close(), steady.close()]);
+    await Promise.all([flaky.close(), steady.close(), halfDown.close()]);
   });
 
   const harness = useApi(() =>
     testConfig({
-      ...outboundEnv(secret, [flaky.port, steady.port, downPort]),
+      ...outboundEnv(secret, [flaky.port, steady.port, halfDown.port, downPort]),
       WEBHOOK_ATTEMPTS: String(ATTEMPTS),
       WEBHOOK_BACKOFF_MS: '100',
     }),
@@ -189,6 +192,43 @@ describe('webhooks', () => {
     });
     expect(none.statusCode).toBe(409);
     expect(none.json().error.code).toBe('NO_WEBHOOK');
+  });
+
+  it("makes a batch's first attempts together; those that fail continue on their own", async () => {
+    const files = await Promise.all(
+      [10, 11, 12].map(async (n) => ({
+        filename: `b${n}.png`,
+        bytes: await cachedImage(harness, n),
+      })),
+    );
+    const res = await harness.post(
+      `/v1/jobs?callbackUrl=${encodeURIComponent(halfDown.url())}`,
+      files,
+    );
+    const ids = (res.json().jobs as { id: string }[]).map((j) => j.id);
+    // All three at once (two answered 503), then the two again, each on its own.
+    const deliveries = await halfDown.until((d) => d.length === 5);
+    expect(
+      deliveries
+        .slice(0, 3)
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual([...ids].sort());
+    expect(deliveries.map((d) => d.answered)).toEqual([503, 503, 204, 204, 204]);
+    const retried = deliveries.slice(0, 2).map((d) => d.id);
+    expect(
+      deliveries
+        .slice(3)
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual([...retried].sort());
+    for (const id of ids) {
+      const view = await pollJob(
+        id,
+        (v) => (v.webhook as { status?: string })?.status === 'delivered',
+      );
+      expect(view.webhook).toMatchObject({ id, attempts: retried.includes(id) ? 2 : 1 });
+    }
   });
 
   it('documents callbackUrl, the JSON body of URLs, the delivery and its retry in OpenAPI', async () => {
