@@ -1,7 +1,12 @@
 import { expect } from 'vitest';
+import { ints } from './importer.test-helper.js';
 import { BuiltinOperator } from './tflite/schema.js';
-import type { ModelSpec, TensorSpec } from './tflite/tflite-builder.test-helper.js';
-import type * as ref from './tflite/tflite-kernels.test-helper.js';
+import {
+  buildTfliteModel,
+  type ModelSpec,
+  type TensorSpec,
+} from './tflite/tflite-builder.test-helper.js';
+import * as ref from './tflite/tflite-kernels.test-helper.js';
 
 // The int8 graph against TFLite's integer arithmetic (tflite-kernels.test-helper). The integer
 // sums are the same; the requantization is not quite: TFLite rounds twice (a fixed-point
@@ -83,4 +88,26 @@ export function convSpec(opts: {
     inputs: [0],
     outputs: [3],
   };
+}
+
+/**
+ * A SAME stride-2 3x3 convolution of a 2x7x6x3 input to 4 channels with a fused RELU6, as a TFLite
+ * model and TFLite's integers for it. The output's scale 0.03 and zero point 40 make ReLU6 clamp to
+ * [40, 240], inside uint8's range; the weights are 0..maxWeight against zero point 122.
+ */
+export function relu6Conv(maxWeight: number) {
+  const [n, h, w, c, o] = [2, 7, 6, 3, 4];
+  const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 254, 3) };
+  const xq = { scale: 1 / 128, zeroPoint: 128 };
+  const wq = { scale: 0.06, zeroPoint: 122 };
+  const weights = ints(o * 3 * 3 * c, 0, maxWeight, 5);
+  const bias = ints(o, -2000, 2000, 7);
+  const yq = { scale: 0.03, zeroPoint: 40 };
+  const spec = { x, xq, weights, wShape: [o, 3, 3, c], wq, bias, yq, stride: 2 };
+  const expected = ref.conv({ ...spec, padding: 'SAME', range: [40, 240] });
+  const outDims = [n, expected.h, expected.w, o];
+  const tflite = buildTfliteModel(
+    convSpec({ ...spec, padding: 'SAME', act: 'RELU6', outShape: [1, ...outDims.slice(1)] }),
+  );
+  return { tflite, pixels: x.data, dims: [n, h, w, c], outDims, yq, expected: expected.data };
 }

@@ -4,6 +4,7 @@ import { ints, run } from './importer.test-helper.js';
 import {
   convSpec,
   expectWithinOneStep,
+  relu6Conv,
   requantized,
   uint8,
 } from './quantized-importer.test-helper.js';
@@ -18,29 +19,12 @@ describe('convertTfliteToOnnx, int8', () => {
     ['int8-exact', (actual: number[], expected: number[]) => expect(actual).toEqual(expected)],
   ] as const)('%s', (precision, expectClose) => {
     it("runs a SAME stride-2 convolution in TFLite's integers, clamped by a fused RELU6", async () => {
-      const [n, h, w, c, o] = [2, 7, 6, 3, 4];
-      const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 254, 3) };
-      const xq = { scale: 1 / 128, zeroPoint: 128 };
-      const wq = { scale: 0.06, zeroPoint: 122 };
-      const weights = ints(o * 3 * 3 * c, 0, 250, 5);
-      const bias = ints(o, -2000, 2000, 7);
-      // Scale 0.03, zero point 40: ReLU6 clamps to [40, 240], inside uint8's range.
-      const yq = { scale: 0.03, zeroPoint: 40 };
-      const spec = { x, xq, weights, wShape: [o, 3, 3, c], wq, bias, yq, stride: 2 };
-      const expected = ref.conv({ ...spec, padding: 'SAME', range: [40, 240] });
-      expect(expected.data).toContain(40);
-      expect(expected.data).toContain(240);
-      const tflite = buildTfliteModel(
-        convSpec({
-          ...spec,
-          padding: 'SAME',
-          act: 'RELU6',
-          outShape: [1, expected.h, expected.w, o],
-        }),
-      );
-      const out = await run(tflite, x.data, [n, h, w, c], precision);
-      expect(out.dims).toEqual([n, expected.h, expected.w, o]);
-      expectClose(requantized(out.data, yq), expected.data);
+      const conv = relu6Conv(250);
+      expect(conv.expected).toContain(40);
+      expect(conv.expected).toContain(240);
+      const out = await run(conv.tflite, conv.pixels, conv.dims, precision);
+      expect(out.dims).toEqual(conv.outDims);
+      expectClose(requantized(out.data, conv.yq), conv.expected);
     });
 
     it('runs a VALID depthwise convolution with depth multiplier 2', async () => {

@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { convertTfliteToOnnx } from './importer.js';
-import { ints, run } from './importer.test-helper.js';
+import { run } from './importer.test-helper.js';
 import { onnx } from './onnx-graph.js';
-import { convSpec, expectWithinOneStep, requantized } from './quantized-importer.test-helper.js';
+import {
+  convSpec,
+  expectWithinOneStep,
+  relu6Conv,
+  requantized,
+} from './quantized-importer.test-helper.js';
 import { buildTfliteModel } from './tflite/tflite-builder.test-helper.js';
-import * as ref from './tflite/tflite-kernels.test-helper.js';
 
 describe('convertTfliteToOnnx, int8 weights', () => {
   /** A 1x1 convolution to two channels whose uint8 weights are 0 and 255 (zero point 113). */
@@ -65,25 +69,9 @@ describe('convertTfliteToOnnx, int8 weights', () => {
   });
 
   it("int8-fast: where the weights fit, a RELU6 convolution gives TFLite's integers", async () => {
-    const [n, h, w, c, o] = [2, 7, 6, 3, 4];
-    const x: ref.QImage = { n, h, w, c, data: ints(n * h * w * c, 0, 254, 3) };
-    const xq = { scale: 1 / 128, zeroPoint: 128 };
-    // Zero point 122: every w - z lies in -122..127.
-    const wq = { scale: 0.06, zeroPoint: 122 };
-    const weights = ints(o * 3 * 3 * c, 0, 249, 5);
-    const bias = ints(o, -2000, 2000, 7);
-    const yq = { scale: 0.03, zeroPoint: 40 };
-    const spec = { x, xq, weights, wShape: [o, 3, 3, c], wq, bias, yq, stride: 2 };
-    const expected = ref.conv({ ...spec, padding: 'SAME', range: [40, 240] });
-    const tflite = buildTfliteModel(
-      convSpec({
-        ...spec,
-        padding: 'SAME',
-        act: 'RELU6',
-        outShape: [1, expected.h, expected.w, o],
-      }),
-    );
-    const out = await run(tflite, x.data, [n, h, w, c], 'int8-fast');
-    expectWithinOneStep(requantized(out.data, yq), expected.data);
+    // Zero point 122 and weights up to 249: every w - z lies in -122..127.
+    const conv = relu6Conv(249);
+    const out = await run(conv.tflite, conv.pixels, conv.dims, 'int8-fast');
+    expectWithinOneStep(requantized(out.data, conv.yq), conv.expected);
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import {
   type AppConfig,
   AppError,
@@ -14,12 +15,14 @@ import {
   type NewClassifyJob,
   type PredictionRecord,
   type PredictionRepository,
+  prepareUpload,
   RefusalReason,
   type ServiceMetrics,
   viewFromQueue,
   viewFromRecord,
   type WebhookQueue,
 } from '@imagerec/shared';
+import PQueue from 'p-queue';
 import type { JobWaiters } from './job-waiters.js';
 import { QueueDepth } from './queue-depth.js';
 import {
@@ -34,6 +37,12 @@ import {
 
 /** How old a count of waiting jobs may be for admission to accept on it (see QueueDepth). */
 const DEPTH_MAX_AGE_MS = 100;
+/**
+ * Uploads decoded at once: two a core, so that one image's JavaScript steps overlap another's
+ * libvips steps. The rest wait as bytes, in order of arrival (interactive before bulk), rather
+ * than all decoding together, each request's pixels held until its last image is done.
+ */
+const DECODES_AT_ONCE = 2 * availableParallelism();
 
 /** A job accepted but not finished yet, as the history page shows it. */
 export interface PendingJob {
@@ -71,6 +80,7 @@ export class JobService {
   /** The model this API's results are cached under; workers are configured alike. */
   private readonly model: ModelInfo;
   private readonly depth: QueueDepth;
+  private readonly decodes = new PQueue({ concurrency: DECODES_AT_ONCE });
 
   constructor(private readonly deps: JobServiceDeps) {
     this.model = modelInfo(deps.config.model.precision);
@@ -107,7 +117,13 @@ export class JobService {
     const { config, queue, repository, metrics } = this.deps;
     await this.admit(uploads.length);
     const acceptedAt = Date.now();
-    const prepared = await prepareUploads(uploads, opts.ids, config.api.maxPixels);
+    // p-queue runs the highest number first; BullMQ serves the lowest first.
+    const priority = -opts.priority;
+    const prepared = await prepareUploads(uploads, opts.ids, (bytes) =>
+      this.decodes.add(() => prepareUpload(bytes, { maxPixels: config.api.maxPixels }), {
+        priority,
+      }),
+    );
 
     const cachedRecords: PredictionRecord[] = [];
     const jobs: NewClassifyJob[] = [];

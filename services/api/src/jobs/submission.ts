@@ -9,7 +9,6 @@ import {
   type PredictionRecord,
   PredictionStatus,
   type PreparedImage,
-  prepareUpload,
 } from '@imagerec/shared';
 import { joinKey } from './join-key.js';
 
@@ -46,11 +45,11 @@ export interface PreparedUpload {
   image: PreparedImage;
 }
 
-/** Every upload checked and preprocessed; the first bad one refuses them all. */
+/** Every upload checked and preprocessed by `decode`; the first bad one refuses them all. */
 export const prepareUploads = (
   uploads: Upload[],
   ids: string[] | undefined,
-  maxPixels: number,
+  decode: (bytes: Buffer) => Promise<PreparedImage>,
 ): Promise<PreparedUpload[]> =>
   Promise.all(
     uploads.map(async ({ filename, bytes }, i) => ({
@@ -58,7 +57,7 @@ export const prepareUploads = (
       filename,
       byteSize: bytes.length,
       sha256: createHash('sha256').update(bytes).digest('hex'),
-      image: await prepareUpload(bytes, { maxPixels }),
+      image: await decode(bytes),
     })),
   );
 
