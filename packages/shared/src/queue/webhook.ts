@@ -98,21 +98,23 @@ export class WebhookQueue extends ProducerQueue<
   async enqueue(deliveries: WebhookJobData[]): Promise<void> {
     const [first] = deliveries;
     if (!first) return;
-    await Promise.all([
-      this.mark(
-        deliveries.map((d) => d.jobId),
-        { status: DeliveryStatus.Pending, attempts: 0 },
-      ),
-      this.bull.add(
-        WebhookJobName.FirstAttempts,
-        { deliveries },
-        // Kept only as long as a lost lock may finish the batch again.
-        { jobId: `first-${first.jobId}`, removeOnComplete: { age: 3600, count: 10_000 } },
-      ),
-    ]);
+    // Pending before the job exists, so it cannot land after the first attempt's outcome.
+    await this.mark(
+      deliveries.map((d) => d.jobId),
+      { status: DeliveryStatus.Pending, attempts: 0 },
+    );
+    await this.bull.add(
+      WebhookJobName.FirstAttempts,
+      { deliveries },
+      // Kept only as long as a lost lock may finish the batch again.
+      { jobId: `first-${first.jobId}`, removeOnComplete: { age: 3600, count: 10_000 } },
+    );
   }
 
-  /** Deliveries whose first attempt failed, each to a job of its own: after the first backoff, or at once to be dead-lettered. */
+  /**
+   * Deliveries whose first attempt failed, each to a job of its own: after the first backoff, or
+   * at once to be dead-lettered.
+   */
   async continue(deliveries: WebhookJobData[]): Promise<void> {
     if (deliveries.length === 0) return;
     await this.bull.addBulk(
@@ -136,7 +138,14 @@ export class WebhookQueue extends ProducerQueue<
     if (jobIds.length === 0) return;
     const value = JSON.stringify(status);
     const pipeline = this.redis.pipeline();
-    for (const id of jobIds) pipeline.set(this.statusKey(id), value, 'EX', DELIVERED_KEPT_S);
+    for (const id of jobIds) {
+      // Pending never overwrites: a batch finished twice leaves its deliveries' status as it is.
+      if (status.status === DeliveryStatus.Pending) {
+        pipeline.set(this.statusKey(id), value, 'EX', DELIVERED_KEPT_S, 'NX');
+      } else {
+        pipeline.set(this.statusKey(id), value, 'EX', DELIVERED_KEPT_S);
+      }
+    }
     const failed = (await pipeline.exec())?.find(([err]) => err);
     if (failed) throw failed[0];
   }
