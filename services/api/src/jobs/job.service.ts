@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import {
   type AppConfig,
   AppError,
@@ -15,14 +14,13 @@ import {
   type NewClassifyJob,
   type PredictionRecord,
   type PredictionRepository,
-  prepareUpload,
   RefusalReason,
   type ServiceMetrics,
   viewFromQueue,
   viewFromRecord,
   type WebhookQueue,
 } from '@imagerec/shared';
-import PQueue from 'p-queue';
+import { DecodeQueue } from './decode-queue.js';
 import type { JobWaiters } from './job-waiters.js';
 import { QueueDepth } from './queue-depth.js';
 import {
@@ -37,12 +35,6 @@ import {
 
 /** How old a count of waiting jobs may be for admission to accept on it (see QueueDepth). */
 const DEPTH_MAX_AGE_MS = 100;
-/**
- * Uploads decoded at once: two a core, so that one image's JavaScript steps overlap another's
- * libvips steps. The rest wait as bytes, in order of arrival (interactive before bulk), rather
- * than all decoding together, each request's pixels held until its last image is done.
- */
-const DECODES_AT_ONCE = 2 * availableParallelism();
 
 /** A job accepted but not finished yet, as the history page shows it. */
 export interface PendingJob {
@@ -80,10 +72,11 @@ export class JobService {
   /** The model this API's results are cached under; workers are configured alike. */
   private readonly model: ModelInfo;
   private readonly depth: QueueDepth;
-  private readonly decodes = new PQueue({ concurrency: DECODES_AT_ONCE });
+  private readonly decodes: DecodeQueue;
 
   constructor(private readonly deps: JobServiceDeps) {
     this.model = modelInfo(deps.config.model.precision);
+    this.decodes = new DecodeQueue(deps.config.api.maxPixels);
     this.depth = new QueueDepth(
       () => deps.queue.bull.getJobCountByTypes('wait', 'prioritized', 'delayed'),
       DEPTH_MAX_AGE_MS,
@@ -117,12 +110,8 @@ export class JobService {
     const { config, queue, repository, metrics } = this.deps;
     await this.admit(uploads.length);
     const acceptedAt = Date.now();
-    // p-queue runs the highest number first; BullMQ serves the lowest first.
-    const priority = -opts.priority;
     const prepared = await prepareUploads(uploads, opts.ids, (bytes) =>
-      this.decodes.add(() => prepareUpload(bytes, { maxPixels: config.api.maxPixels }), {
-        priority,
-      }),
+      this.decodes.decode(bytes, opts.priority),
     );
 
     const cachedRecords: PredictionRecord[] = [];
