@@ -16,6 +16,8 @@ export { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME };
 export const SOURCE_SHA256_KEY = 'source_sha256';
 /** metadata_props key holding the precision the model was converted to. */
 export const PRECISION_KEY = 'precision';
+/** metadata_props key holding the SHA-256 of the converter's own code (see prepare-model.ts). */
+export const CONVERTER_SHA256_KEY = 'converter_sha256';
 
 const OPSET_VERSION = 13;
 
@@ -35,6 +37,7 @@ const IR_VERSION = 8;
 export function convertTfliteToOnnx(
   tflite: Uint8Array,
   precision: ModelPrecision = 'fp32',
+  converterSha256?: string,
 ): Uint8Array {
   const model = readTfliteModel(tflite);
   const [subgraph] = model.subgraphs;
@@ -52,6 +55,7 @@ export function convertTfliteToOnnx(
     metadataProps: [
       { key: SOURCE_SHA256_KEY, value: sourceSha256 },
       { key: PRECISION_KEY, value: precision },
+      ...(converterSha256 ? [{ key: CONVERTER_SHA256_KEY, value: converterSha256 }] : []),
     ],
     graph: { name: subgraph.name || 'tflite', ...graph },
   });
@@ -71,12 +75,17 @@ function importerFor(
     : new QuantizedImporter(model, subgraph, form);
 }
 
-/** What a converted model says it was converted from, and to. */
+/** What a converted model says it was converted from, to, and by. */
 export function readOnnxProvenance(onnxBytes: Uint8Array): {
   sourceSha256: string | undefined;
   precision: string | undefined;
+  converterSha256: string | undefined;
 } {
   const proto = onnx.ModelProto.decode(onnxBytes);
   const meta = (key: string) => proto.metadataProps.find((p) => p.key === key)?.value ?? undefined;
-  return { sourceSha256: meta(SOURCE_SHA256_KEY), precision: meta(PRECISION_KEY) };
+  return {
+    sourceSha256: meta(SOURCE_SHA256_KEY),
+    precision: meta(PRECISION_KEY),
+    converterSha256: meta(CONVERTER_SHA256_KEY),
+  };
 }

@@ -28,6 +28,7 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
     expect(readOnnxProvenance(await readFile(int8.onnxPath))).toEqual({
       sourceSha256: MODEL_SPEC.source.sha256,
       precision: 'int8',
+      converterSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
 
     const fp32 = await prepareModel({ dir, mirrorDir: sharedMirror, precision: 'fp32' });
@@ -61,6 +62,22 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
     });
     expect(log.at(-1)).toMatch(/was converted to fp32, converted to int8/);
     expect(readOnnxProvenance(await readFile(onnxPath)).precision).toBe('int8');
+  });
+
+  it('converts again when the file was converted by other code (an earlier importer)', async () => {
+    const onnxPath = join(dir, MODEL_SPEC.onnxFiles.int8);
+    const { converterSha256 } = readOnnxProvenance(await readFile(onnxPath));
+    const source = await readFile(join(dir, MODEL_SPEC.source.file));
+    await writeFile(onnxPath, convertTfliteToOnnx(source, 'int8', 'f'.repeat(64)));
+    const log: string[] = [];
+    await prepareModel({
+      dir,
+      mirrorDir: sharedMirror,
+      precision: 'int8',
+      log: (m) => log.push(m),
+    });
+    expect(log.at(-1)).toMatch(/was converted by other code, converted to int8/);
+    expect(readOnnxProvenance(await readFile(onnxPath)).converterSha256).toBe(converterSha256);
   });
 
   it('converts again when the ONNX file came from another source', async () => {
