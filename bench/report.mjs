@@ -1,6 +1,6 @@
 // Prints the report of one `pnpm bench` run from the JSON it wrote, with the targets of issue 16,
 // and keeps a copy in bench/results/bench.json.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.argv[2];
@@ -11,7 +11,9 @@ const batch1 = read('batch1.json');
 const accounting = read('accounting.json');
 const upLayout = read('up-layout.json');
 const peer = existsSync(join(dir, 'peer.json')) ? read('peer.json') : undefined;
-const webhookRuns = (state) => [1, 2].map((r) => read(`webhooks-${state}-${r}.json`));
+const webhookRounds = readdirSync(dir).filter((f) => /^webhooks-on-\d+\.json$/.test(f)).length;
+const webhookRuns = (state) =>
+  Array.from({ length: webhookRounds }, (_, i) => read(`webhooks-${state}-${i + 1}.json`));
 const round = (x, digits = 1) => Number(x.toFixed(digits));
 const yes = (ok) => (ok ? 'met' : 'NOT met');
 
@@ -149,16 +151,24 @@ const meanRate = (runs) =>
   runs.reduce((sum, r) => sum + r.sync[0].imagesPerSecond, 0) / runs.length;
 const webhookRatio = round(meanRate(webhooksOn) / meanRate(webhooksOff), 3);
 console.log(
-  '\n32 clients without and with a webhook per image (receiver answering in 50 ms), two interleaved rounds',
+  `\n32 clients without and with a webhook per image (receiver answering in 50 ms), ${webhookRounds} interleaved rounds (the order swapped every other round); CPU ms per image of the stack, the load generator (and its receiver) apart`,
 );
 console.log(
-  '| round | without: images/s | with: images/s | deliveries | distinct ids | owed at least |',
+  '| round | without: images/s | with: images/s | without / with: stack CPU ms | without / with: load generator CPU ms | deliveries | distinct ids | owed at least |',
 );
-console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+const stackCpu = (run) =>
+  round(
+    Object.entries(run.sync[0].cpuMsPerImage)
+      .filter(([name]) => name !== 'load generator')
+      .reduce((sum, [, ms]) => sum + ms, 0),
+    2,
+  );
 webhooksOn.forEach((on, i) => {
   const c = on.callbacks;
+  const off = webhooksOff[i].sync[0];
   console.log(
-    `| ${i + 1} | ${webhooksOff[i].sync[0].imagesPerSecond} | ${on.sync[0].imagesPerSecond} | ${c.deliveries} | ${c.distinctIds} | ${c.expectedAtLeast} |`,
+    `| ${i + 1} | ${off.imagesPerSecond} | ${on.sync[0].imagesPerSecond} | ${stackCpu(webhooksOff[i])} / ${stackCpu(on)} | ${off.cpuMsPerImage['load generator']} / ${on.sync[0].cpuMsPerImage['load generator']} | ${c.deliveries} | ${c.distinctIds} | ${c.expectedAtLeast} |`,
   );
 });
 
