@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MODEL_PRECISIONS, MODEL_SPEC } from '@imagerec/shared';
+import { MODEL_PRECISIONS, MODEL_SPEC, type ModelPrecision } from '@imagerec/shared';
 import { SHARED_MODELS_DIR as sharedMirror } from '@imagerec/test-support/shared-files';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertTfliteToOnnx, readOnnxProvenance } from './importer.js';
@@ -18,6 +18,12 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
+  /** What prepareModel said last, preparing `precision` in `dir`. */
+  const lastLine = async (precision: ModelPrecision) => {
+    const log: string[] = [];
+    await prepareModel({ dir, mirrorDir: sharedMirror, precision, log: (m) => log.push(m) });
+    return log.at(-1);
+  };
 
   it('converts once per precision, each to its own file, then reuses them', async () => {
     const int8 = await prepareModel({ dir, mirrorDir: sharedMirror, precision: 'int8' });
@@ -53,14 +59,7 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
   it('converts again when the file holds the other precision', async () => {
     const onnxPath = join(dir, MODEL_SPEC.onnxFiles.int8);
     await writeFile(onnxPath, await readFile(join(dir, MODEL_SPEC.onnxFiles.fp32)));
-    const log: string[] = [];
-    await prepareModel({
-      dir,
-      mirrorDir: sharedMirror,
-      precision: 'int8',
-      log: (m) => log.push(m),
-    });
-    expect(log.at(-1)).toMatch(/was converted to fp32, converted to int8/);
+    expect(await lastLine('int8')).toMatch(/was converted to fp32, converted to int8/);
     expect(readOnnxProvenance(await readFile(onnxPath)).precision).toBe('int8');
   });
 
@@ -69,14 +68,7 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
     const { converterSha256 } = readOnnxProvenance(await readFile(onnxPath));
     const source = await readFile(join(dir, MODEL_SPEC.source.file));
     await writeFile(onnxPath, convertTfliteToOnnx(source, 'int8', 'f'.repeat(64)));
-    const log: string[] = [];
-    await prepareModel({
-      dir,
-      mirrorDir: sharedMirror,
-      precision: 'int8',
-      log: (m) => log.push(m),
-    });
-    expect(log.at(-1)).toMatch(/was converted by other code, converted to int8/);
+    expect(await lastLine('int8')).toMatch(/was converted by other code, converted to int8/);
     expect(readOnnxProvenance(await readFile(onnxPath)).converterSha256).toBe(converterSha256);
   });
 
@@ -101,14 +93,7 @@ describe.skipIf(!existsSync(sharedMirror))('prepareModel', () => {
     });
     const onnxPath = join(dir, MODEL_SPEC.onnxFiles.fp32);
     await writeFile(onnxPath, convertTfliteToOnnx(other, 'fp32'));
-    const log: string[] = [];
-    await prepareModel({
-      dir,
-      mirrorDir: sharedMirror,
-      precision: 'fp32',
-      log: (m) => log.push(m),
-    });
-    expect(log.at(-1)).toMatch(/was converted from [0-9a-f]{12}, converted/);
+    expect(await lastLine('fp32')).toMatch(/was converted from [0-9a-f]{12}, converted/);
     expect(readOnnxProvenance(await readFile(onnxPath)).sourceSha256).toBe(
       MODEL_SPEC.source.sha256,
     );
