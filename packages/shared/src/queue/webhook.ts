@@ -2,6 +2,7 @@ import type { JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { PredictionRecord } from '../db/prediction.schema.js';
 import { type JobView, viewFromRecord } from '../job-view.js';
+import { execChecked } from '../redis.js';
 import type { ModelInfo } from './contract.js';
 import { ProducerQueue } from './producer.js';
 
@@ -146,8 +147,7 @@ export class WebhookQueue extends ProducerQueue<
         pipeline.set(this.statusKey(id), value, 'EX', DELIVERED_KEPT_S);
       }
     }
-    const failed = (await pipeline.exec())?.find(([err]) => err);
-    if (failed) throw failed[0];
+    await execChecked(pipeline);
   }
 
   /** The status recorded by `mark`, for a delivery with no job of its own. */

@@ -3,6 +3,7 @@ import {
   DeliveryResult,
   DeliveryStatus,
   type DeliveryView,
+  errorMessage,
   type FirstAttemptsData,
   isFinished,
   type JobView,
@@ -36,7 +37,7 @@ export interface WebhookServiceDeps {
 }
 
 const errorText = (err: unknown) =>
-  err instanceof AppError ? `${err.code}: ${err.message}` : String((err as Error).message ?? err);
+  err instanceof AppError ? `${err.code}: ${err.message}` : errorMessage(err);
 
 /** A refused target stays refused, and a missing secret missing: no point in more attempts. */
 const isHopeless = (err: unknown) =>
