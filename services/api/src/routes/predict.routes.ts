@@ -1,4 +1,4 @@
-import { AppError, JobPriority, JobStatus } from '@imagerec/shared';
+import { AppError, EXPIRED_REASON, JobPriority, JobStatus } from '@imagerec/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { readUploads, statusUrl } from '../jobs/uploads.js';
 import { idempotencyKeyHeaders } from '../plugins/idempotency.plugin.js';
@@ -66,7 +66,9 @@ export async function predictRoutes(app: FastifyInstance) {
     const callbackUrl = callbackUrlOf(request, app.config.webhooks.secret);
     const view = await app.jobs.predict(upload, topK, timeoutMs, request.id, callbackUrl);
     request.log.info({ jobIds: [view.id], status: view.status }, 'job answered');
-    if (view.status === JobStatus.Failed) {
+    // Expired: the timeout ran out before a worker took it, which a busy event loop can let the
+    // worker report before the waiter's own timer: the 202 of a timeout, not a failed image.
+    if (view.status === JobStatus.Failed && view.error !== EXPIRED_REASON) {
       throw new AppError('INFERENCE_FAILED', `The image could not be classified: ${view.error}`);
     }
     if (view.status !== JobStatus.Completed) {
