@@ -82,9 +82,14 @@ describe('operations of the running stack', () => {
     expect(res.requestId).toBe(requestId);
     const { id } = res.body;
 
-    // Log lines are written as they happen; give the worker's a moment to reach the file.
+    // Log lines reach their files a moment after they happen (pino writes asynchronously, and
+    // the answer can be out before its own line): wait for the API's and the worker's.
+    const written = (logs: ReturnType<typeof grepLogs>) =>
+      [...logs].some(
+        ([f, lines]) => f.startsWith('api-') && lines.some((l) => l.msg === 'job answered'),
+      ) && [...logs.keys()].some((k) => k.startsWith('worker-'));
     let logs = grepLogs(requestId);
-    for (let i = 0; i < 20 && ![...logs.keys()].some((k) => k.startsWith('worker-')); i++) {
+    for (let i = 0; i < 20 && !written(logs); i++) {
       await new Promise((r) => setTimeout(r, 100));
       logs = grepLogs(requestId);
     }
