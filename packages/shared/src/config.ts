@@ -60,6 +60,16 @@ export const envSchema = z.object({
   MAX_PIXELS: int(1, 1_000_000_000)
     .default(DEFAULT_MAX_PIXELS)
     .describe('Largest decoded image, pixels (guards against decompression bombs)'),
+  UPLOAD_BUDGET_BYTES: int(1 << 20, 1 << 30)
+    .default(16 * 1024 * 1024)
+    .describe(
+      'Upload bytes (by Content-Length) an API process reads and decodes at once; more wait their turn, interactive first',
+    ),
+  UPLOAD_WAIT_MS: int(1, 600_000)
+    .default(10_000)
+    .describe(
+      'How long an upload may wait for UPLOAD_BUDGET_BYTES before it gets 503 with Retry-After, ms',
+    ),
   MAX_QUEUE_DEPTH: int(1, 10_000_000)
     .default(10_000)
     .describe('Most jobs waiting in the queue; beyond it new uploads get 503 with Retry-After'),
@@ -246,6 +256,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxUploadBytes: e.MAX_UPLOAD_BYTES,
       maxFiles: e.MAX_FILES,
       maxPixels: e.MAX_PIXELS,
+      uploadBudgetBytes: e.UPLOAD_BUDGET_BYTES,
+      uploadWaitMs: e.UPLOAD_WAIT_MS,
       maxQueueDepth: e.MAX_QUEUE_DEPTH,
       trustProxy: e.TRUST_PROXY,
       syncTimeoutMs: e.SYNC_TIMEOUT_MS,

@@ -36,6 +36,11 @@ export const ERRORS = {
     message: 'A backing service is unavailable',
     retryAfterS: 5,
   },
+  UPLOADS_BUSY: {
+    status: 503,
+    message: 'Too many uploads are being read at once; retry later',
+    retryAfterS: 1,
+  },
   QUEUE_FULL: { status: 503, message: 'Too many jobs are waiting; retry later', retryAfterS: 2 },
   INTERNAL: { status: 500, message: 'Internal server error' },
   WEBHOOKS_NOT_CONFIGURED: {

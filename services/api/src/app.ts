@@ -13,6 +13,7 @@ import { outboundPlugin } from './plugins/outbound.plugin.js';
 import { queueBoardPlugin } from './plugins/queue-board.plugin.js';
 import { securityPlugin } from './plugins/security.plugin.js';
 import { sessionPlugin } from './plugins/session.plugin.js';
+import { uploadBudgetPlugin } from './plugins/upload-budget.plugin.js';
 import { assetsRoutes } from './routes/assets.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { historyRoutes } from './routes/history.routes.js';
@@ -59,6 +60,8 @@ export async function buildApp(config: AppConfig): Promise<FastifyInstance> {
   });
   await app.register(sessionPlugin);
   await app.register(securityPlugin);
+  // After the key and rate-limit checks: a refused request never waits for the budget.
+  await app.register(uploadBudgetPlugin);
   await app.register(docsPlugin);
   await app.register(metricsPlugin);
   // Before the backends: its preClose hook must run before theirs answers the long-polls.

@@ -36,6 +36,16 @@ import {
 /** How old a count of waiting jobs may be for admission to accept on it (see QueueDepth). */
 const DEPTH_MAX_AGE_MS = 100;
 
+/** A synchronous predict: what it asks, and whom to tell once its upload is queued. */
+export interface PredictOptions {
+  topK: number;
+  timeoutMs: number;
+  requestId?: string;
+  callbackUrl?: string;
+  /** Called once the upload is queued or refused: its bytes are no longer needed. */
+  submitted?: () => void;
+}
+
 /** A job accepted but not finished yet, as the history page shows it. */
 export interface PendingJob {
   jobId: string;
@@ -235,13 +245,8 @@ export class JobService {
    * queue's completed event carries the result, so the answer needs no read of Redis; any other
    * ending (failed, timed out, shutdown) is answered from the job's state.
    */
-  async predict(
-    upload: Upload,
-    topK: number,
-    timeoutMs: number,
-    requestId?: string,
-    callbackUrl?: string,
-  ): Promise<JobView> {
+  async predict(upload: Upload, opts: PredictOptions): Promise<JobView> {
+    const { topK, timeoutMs, requestId, callbackUrl } = opts;
     const id = randomUUID();
     const acceptedAt = Date.now();
     // Registered before the job exists, so even an instant answer is not missed; shutdown lets
@@ -260,6 +265,8 @@ export class JobService {
     } catch (err) {
       waiter.cancel();
       throw err;
+    } finally {
+      opts.submitted?.();
     }
     if (job && job.id !== id) {
       // Joined a running job for the same content: its answer is this one's.

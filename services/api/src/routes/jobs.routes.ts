@@ -32,7 +32,7 @@ export async function jobsRoutes(app: FastifyInstance) {
   app.post<{ Querystring: { topK: number }; Body: { urls?: string[] } | undefined }>(
     '/v1/jobs',
     {
-      config: { idempotent: true },
+      config: { idempotent: true, uploadPriority: JobPriority.Bulk },
       schema: {
         tags: ['jobs'],
         summary: 'Queue one job per uploaded image or image URL',

@@ -64,7 +64,14 @@ export async function predictRoutes(app: FastifyInstance) {
     if (!upload) throw new AppError('NO_IMAGE');
     const { topK, timeoutMs } = request.query;
     const callbackUrl = callbackUrlOf(request, app.config.webhooks.secret);
-    const view = await app.jobs.predict(upload, topK, timeoutMs, request.id, callbackUrl);
+    const view = await app.jobs.predict(upload, {
+      topK,
+      timeoutMs,
+      requestId: request.id,
+      callbackUrl,
+      // Its share of the upload budget goes back now, not once the answer comes.
+      submitted: request.releaseUploads,
+    });
     request.log.info({ jobIds: [view.id], status: view.status }, 'job answered');
     // Expired: the timeout ran out before a worker took it, which a busy event loop can let the
     // worker report before the waiter's own timer: the 202 of a timeout, not a failed image.
