@@ -45,9 +45,11 @@ start_backing_services() {
 # start_api N PORT, start_worker N: one process each (the fault tests restart them by name).
 # NODE_FLAGS: extra flags for both (e.g. --cpu-prof).
 start_api() {
-  # shellcheck disable=SC2046 # one NAME=value a line, no spaces: as the image applies them
-  API_PORT="$2" start_process "api-$1" env $(grep -v '^#' "$ROOT/services/api/runtime.env") \
-    node ${NODE_FLAGS:-} "$ROOT/services/api/dist/server.js"
+  # The API's memory settings, read the way its image's start command reads them.
+  (
+    set -a && . "$ROOT/services/api/runtime.env" && set +a
+    API_PORT="$2" start_process "api-$1" node ${NODE_FLAGS:-} "$ROOT/services/api/dist/server.js"
+  )
 }
 start_worker() {
   WORKER_METRICS_PORT="$(worker_metrics_port "$1")" \
