@@ -82,17 +82,20 @@ console.log(
     `(every process but the load generator, less the engine's ${round(modelCpu, 2)} ms at batch ${nearest.batch}, ${main.precision}, ${main.intraOpThreads} threads)`,
 );
 
-const peak = main.peakRssMb;
-const peakOf = (prefix) =>
+/** The largest of the peaks of the processes named `prefix`-something. */
+const peakOf = (peaks, prefix) =>
   Math.max(
-    ...Object.entries(peak)
+    ...Object.entries(peaks)
       .filter(([k]) => k.startsWith(prefix))
       .map(([, v]) => v),
   );
-console.log(
-  `peak resident memory, MB: ${Object.entries(peak)
+const listed = (peaks) =>
+  Object.entries(peaks)
     .map(([k, v]) => `${k} ${v}`)
-    .join(', ')}`,
+    .join(', ');
+console.log(`peak resident memory over the whole run, MB: ${listed(main.peakRssMb)}`);
+console.log(
+  `peak resident memory under the bulk run (each peak started over before it), MB: ${listed(main.bulkPeakRssMb)}`,
 );
 
 const a = accounting;
@@ -224,8 +227,8 @@ const targets = [
     webhookRatio >= 0.95,
   ],
   [
-    `peak resident memory: API <= 200 MB (${peakOf('api')}), worker <= 300 MB (${peakOf('worker')})`,
-    peakOf('api') <= 200 && peakOf('worker') <= 300,
+    `peak resident memory under the bulk run: API <= 200 MB (${peakOf(main.bulkPeakRssMb, 'api')}), worker <= 300 MB (${peakOf(main.bulkPeakRssMb, 'worker')}); over the whole run ${peakOf(main.peakRssMb, 'api')} and ${peakOf(main.peakRssMb, 'worker')}`,
+    peakOf(main.bulkPeakRssMb, 'api') <= 200 && peakOf(main.bulkPeakRssMb, 'worker') <= 300,
   ],
 ];
 console.log(

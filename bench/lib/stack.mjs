@@ -1,5 +1,5 @@
 // The local stack's processes (scripts/lib/stack.sh pid files), and what they use, from /proc.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const TICKS_PER_SECOND = 100;
@@ -66,6 +66,26 @@ export function usage(pid) {
     return undefined;
   }
 }
+
+/** Starts each process's peak resident memory (VmHWM) over from its current size (proc(5), clear_refs). */
+export function resetPeaks(processes) {
+  for (const pid of Object.values(processes)) {
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    } catch {
+      // Gone, or not ours: its peak stays the whole run's.
+    }
+  }
+}
+
+/** Each process's peak resident memory so far, MB. */
+export const peaks = (processes) =>
+  Object.fromEntries(
+    Object.entries(processes).map(([name, pid]) => [
+      name,
+      Number((usage(pid)?.peakRssMb ?? 0).toFixed(1)),
+    ]),
+  );
 
 /** Snapshots the CPU of every process of the stack and of this one, to diff after a run. */
 export function cpuSnapshot(processes) {
