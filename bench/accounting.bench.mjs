@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { toModelInput } from '../packages/shared/dist/index.js';
+import { decodeCpuMs } from './lib/decode.mjs';
 import { syncLoad } from './lib/load.mjs';
 import { loadPhotos } from './lib/photos.mjs';
 
@@ -58,21 +58,7 @@ async function metricSum(name) {
 }
 
 const photos = await loadPhotos(values.images);
-
-/** Decoding alone, as the API does it (to the model's pixels), CPU ms per photo, four at a time. */
-async function decodeCpuMs(rounds = 20) {
-  const decodeAll = () => Promise.all(photos.map((p) => toModelInput(p.bytes)));
-  await decodeAll();
-  const before = process.cpuUsage();
-  for (let i = 0; i < rounds; i++) {
-    for (let j = 0; j < photos.length; j += 4) {
-      await Promise.all(photos.slice(j, j + 4).map((p) => toModelInput(p.bytes)));
-    }
-  }
-  const used = process.cpuUsage(before);
-  return round((used.user + used.system) / 1000 / (rounds * photos.length), 2);
-}
-const decodeMsPerImage = await decodeCpuMs();
+const decodeMsPerImage = await decodeCpuMs(photos);
 const load = () =>
   syncLoad({ url: BASE, photos, connections: Number(values.clients), amount: COUNT });
 // Warm-up, so connections and the first batches are not counted.

@@ -2,9 +2,12 @@
 // the same model file, the same photos and the same load generator, in interleaved rows: the
 // machine's speed drifts over minutes, so each pair of rows is measured back to back, in
 // alternating order. Prints each row and the ratios; writes JSON to --out.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { decodeCpuMs } from './lib/decode.mjs';
 import { syncLoad } from './lib/load.mjs';
 import { loadPhotos } from './lib/photos.mjs';
 import { cpuPerImage, cpuSnapshot, stackProcesses } from './lib/stack.mjs';
@@ -16,6 +19,8 @@ const { values } = parseArgs({
     'peer-url': { type: 'string', default: 'http://127.0.0.1:5006' },
     /** The peer's first process: its descendants are its workers. */
     'peer-pid': { type: 'string' },
+    /** The peer's folder (its service.py): its decoding is measured too. */
+    'peer-dir': { type: 'string' },
     clients: { type: 'string', default: '1,32' },
     rounds: { type: 'string', default: '2' },
     seconds: { type: 'string', default: '15' },
@@ -108,7 +113,38 @@ const summary = clientCounts.map((clients) => {
   s.throughputRatio = round(s.service.imagesPerSecond / s.peer.imagesPerSecond, 2);
   return s;
 });
+
+/** The peer's decoding alone on the same photos, by its own code in its own Python. */
+function peerDecodeCpuMs(rounds = 20) {
+  // The interpreter the peer runs: the first word of its command line.
+  const python = readFileSync(`/proc/${values['peer-pid']}/cmdline`, 'utf8').split('\0')[0];
+  const dir = mkdtempSync(join(tmpdir(), 'bench-photos-'));
+  try {
+    photos.forEach((p, i) => {
+      writeFileSync(join(dir, `${String(i).padStart(2, '0')}-${p.name}`), p.bytes);
+    });
+    const script = new URL('./peer-decode.py', import.meta.url).pathname;
+    const out = execFileSync(python, [script, values['peer-dir'], dir, String(rounds)], {
+      encoding: 'utf8',
+    });
+    return JSON.parse(out.trim().split('\n').at(-1)).cpuMsPerImage;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Decoding alone, in this process and in the peer's Python, two rounds interleaved.
+const decode = { service: [], peer: [] };
+if (values['peer-dir'] && values['peer-pid']) {
+  for (let r = 0; r < 2; r++) {
+    decode.service.push(await decodeCpuMs(photos));
+    decode.peer.push(peerDecodeCpuMs());
+  }
+  console.log(
+    `decoding alone, CPU ms per photo: this service ${decode.service.join(' / ')}, the peer ${decode.peer.join(' / ')}`,
+  );
+}
 if (values.out) {
   mkdirSync(dirname(values.out), { recursive: true });
-  writeFileSync(values.out, `${JSON.stringify({ rows, summary }, null, 2)}\n`);
+  writeFileSync(values.out, `${JSON.stringify({ rows, summary, decode }, null, 2)}\n`);
 }

@@ -146,6 +146,11 @@ if (peer) {
         `${sv.p50Ms} / ${sv.p99Ms} | ${pr.p50Ms} / ${pr.p99Ms} | ${sv.cpuMsPerImage} | ${pr.cpuMsPerImage} |`,
     );
   }
+  if (peer.decode?.peer.length) {
+    console.log(
+      `decoding alone, CPU ms per photo, the same JPEGs, two rounds interleaved: this service's libvips pipeline ${peer.decode.service.join(' / ')}, the peer's PIL (its model_pixels) ${peer.decode.peer.join(' / ')}`,
+    );
+  }
 }
 
 const webhooksOff = webhookRuns('off');
