@@ -3,8 +3,8 @@
 // a fixed number of synchronous predicts. Redis's own counters answer for everything but the
 // split between commands from clients and from scripts, which a second pass reads from MONITOR.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeCpuMs } from './lib/decode.mjs';
 import { syncLoad } from './lib/load.mjs';
@@ -19,6 +19,8 @@ const { values } = parseArgs({
     images: { type: 'string', default: new URL('../../shared/images/', import.meta.url).pathname },
     count: { type: 'string', default: '400' },
     clients: { type: 'string', default: '8' },
+    /** Where the stack's processes write their JSON counts (bench/lib/count-json.mjs), if they do. */
+    'json-counts': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -57,6 +59,20 @@ async function metricSum(name) {
   return sum;
 }
 
+/** JSON.stringify and JSON.parse calls and characters, summed over every process and thread. */
+async function jsonCounts() {
+  const dir = values['json-counts'];
+  if (!dir) return undefined;
+  // Each process writes its totals twice a second: wait for the latest.
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  const sum = { stringify: 0, stringifyChars: 0, parse: 0, parseChars: 0 };
+  for (const f of readdirSync(dir)) {
+    const counts = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+    for (const k of Object.keys(sum)) sum[k] += counts[k];
+  }
+  return sum;
+}
+
 const photos = await loadPhotos(values.images);
 const decodeMsPerImage = await decodeCpuMs(photos);
 const load = () =>
@@ -67,8 +83,10 @@ await syncLoad({ url: BASE, photos, connections: 4, amount: 40 });
 // Pass 1, counters only: every command (a script's own ones counted), bytes, MongoDB writes.
 const before = { cmd: info('commandstats'), stats: info('stats') };
 const writesBefore = await metricSum('imagerec_mongo_write_duration_seconds_count');
+const jsonBefore = await jsonCounts();
 const counted = await load();
 const writes = (await metricSum('imagerec_mongo_write_duration_seconds_count')) - writesBefore;
+const jsonAfter = await jsonCounts();
 const cmd = diff(info('commandstats'), before.cmd);
 const stats = diff(info('stats'), before.stats);
 const images = counted.ok;
@@ -110,6 +128,11 @@ const result = {
   bytesInPerImage: Math.round(stats.total_net_input_bytes / images),
   bytesOutPerImage: Math.round(stats.total_net_output_bytes / images),
   mongoWritesPerImage: perImage(writes),
+  ...(jsonBefore && {
+    json: Object.fromEntries(
+      Object.keys(jsonBefore).map((k) => [k, perImage(jsonAfter[k] - jsonBefore[k])]),
+    ),
+  }),
   decodeCpuMsPerImage: decodeMsPerImage,
   top: Object.entries(cmd)
     .sort((a, b) => b[1] - a[1])
@@ -128,6 +151,10 @@ console.log(
   `per image over ${images} sync predicts at ${values.clients} clients: ${result.commandsPerImage} Redis commands ` +
     `(${result.clientCommandsPerImage} from clients, ${result.scriptCommandsPerImage} inside scripts), ` +
     `${result.scriptCallsPerImage} script calls, ${result.eventsPublishedPerImage} events published, ` +
-    `${result.bytesInPerImage} B in / ${result.bytesOutPerImage} B out, ${result.mongoWritesPerImage} MongoDB writes; ` +
+    `${result.bytesInPerImage} B in / ${result.bytesOutPerImage} B out, ${result.mongoWritesPerImage} MongoDB writes` +
+    (result.json
+      ? `, ${result.json.stringify} JSON encodes, ${result.json.parse} JSON parses`
+      : '') +
+    '; ' +
     `decoding alone ${decodeMsPerImage} CPU ms`,
 );

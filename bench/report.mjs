@@ -120,6 +120,17 @@ for (const [what, value] of [
   ['bytes into Redis', a.bytesInPerImage],
   ['bytes out of Redis', a.bytesOutPerImage],
   ['MongoDB writes (one insertMany a batch)', a.mongoWritesPerImage],
+  ...(a.json
+    ? [
+        [
+          'JSON encodes (JSON.stringify calls in the API and worker processes, threads included)',
+          a.json.stringify,
+        ],
+        ['characters those encodes write', a.json.stringifyChars],
+        ['JSON parses (JSON.parse calls, the same processes)', a.json.parse],
+        ['characters those parses read', a.json.parseChars],
+      ]
+    : []),
   [
     "decoding alone, CPU ms (the API's libvips pipeline to the model's pixels)",
     a.decodeCpuMsPerImage,
