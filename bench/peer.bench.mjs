@@ -114,8 +114,8 @@ const summary = clientCounts.map((clients) => {
   return s;
 });
 
-/** The peer's decoding alone on the same photos, by its own code in its own Python. */
-function peerDecodeCpuMs(rounds = 20) {
+/** The peer's decoding alone on `photos`, by its own code in its own Python. */
+function peerDecodeCpuMs(photos, rounds = 20) {
   // The interpreter the peer runs: the first word of its command line.
   const python = readFileSync(`/proc/${values['peer-pid']}/cmdline`, 'utf8').split('\0')[0];
   const dir = mkdtempSync(join(tmpdir(), 'bench-photos-'));
@@ -133,12 +133,21 @@ function peerDecodeCpuMs(rounds = 20) {
   }
 }
 
-// Decoding alone, in this process and in the peer's Python, two rounds interleaved.
-const decode = { service: [], peer: [] };
+// Decoding alone, in this process and in the peer's Python, two rounds interleaved; then by the
+// photos' width, where the JPEG decoders' shrink-on-load factors differ (the report prints it).
+const decode = { service: [], peer: [], byWidth: [] };
 if (values['peer-dir'] && values['peer-pid']) {
   for (let r = 0; r < 2; r++) {
     decode.service.push(await decodeCpuMs(photos));
-    decode.peer.push(peerDecodeCpuMs());
+    decode.peer.push(peerDecodeCpuMs(photos));
+  }
+  for (const width of [...new Set(photos.map((p) => p.width))].sort((a, b) => a - b)) {
+    const group = photos.filter((p) => p.width === width);
+    decode.byWidth.push({
+      width,
+      service: await decodeCpuMs(group, 40),
+      peer: peerDecodeCpuMs(group, 40),
+    });
   }
   console.log(
     `decoding alone, CPU ms per photo: this service ${decode.service.join(' / ')}, the peer ${decode.peer.join(' / ')}`,

@@ -161,6 +161,11 @@ if (peer) {
     console.log(
       `decoding alone, CPU ms per photo, the same JPEGs, two rounds interleaved: this service's libvips pipeline ${peer.decode.service.join(' / ')}, the peer's PIL (its model_pixels) ${peer.decode.peer.join(' / ')}`,
     );
+    if (peer.decode.byWidth?.length) {
+      console.log(
+        `by photo width, this service / the peer: ${peer.decode.byWidth.map((r) => `${r.width} px ${r.service} / ${r.peer}`).join(', ')}`,
+      );
+    }
   }
 }
 

@@ -19,7 +19,7 @@ export async function loadPhotos(dir, count = 12) {
     const src = sources[i % sources.length];
     const width = WIDTHS[i % WIDTHS.length];
     const bytes = await sharp(src.bytes).resize({ width }).jpeg({ quality: 85 }).toBuffer();
-    photos.push({ name: `${src.name}-${width}.jpg`, bytes });
+    photos.push({ name: `${src.name}-${width}.jpg`, width, bytes });
   }
   return photos;
 }

@@ -45,8 +45,11 @@ function family(pid) {
 const cpuMsOf = (pid) => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    // utime and stime, fields 14 and 15 of stat.
-    return ((Number(stat[11]) + Number(stat[12])) * 1000) / TICKS_PER_SECOND;
+    // utime, stime, cutime and cstime, fields 14 to 17 of stat: the last two are children that
+    // ended and were reaped, such as Redis's forked rewrites of its append-only file.
+    return (
+      stat.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) * (1000 / TICKS_PER_SECOND)
+    );
   } catch {
     return 0;
   }
