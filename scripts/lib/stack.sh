@@ -22,9 +22,11 @@ worker_metrics_port() { echo $((WORKER_METRICS_PORT_BASE + $1 - 1)); }
 start_redis() {
   mkdir -p "$RUN_DIR/redis"
   # BullMQ needs noeviction. The append-only file keeps accepted jobs across a Redis restart,
-  # as compose's Redis does (scripts/test starts each run on an empty RUN_DIR).
+  # as compose's Redis does (scripts/test starts each run on an empty RUN_DIR). Each image's
+  # pixels pass through it (150 KB, deleted within a second), so it is rewritten only past
+  # 512 MB, not Redis's 64: a rewrite forks and re-encodes every key.
   start_process redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RUN_DIR/redis" \
-    --save '' --appendonly yes --appendfsync everysec \
+    --save '' --appendonly yes --appendfsync everysec --auto-aof-rewrite-min-size 512mb \
     --maxmemory-policy noeviction
 }
 
