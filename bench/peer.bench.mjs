@@ -1,16 +1,15 @@
 // This service against the benchmark peer (a plain batching server, ../shared/peers/bentoml) on
-// the same model file, the same photos and the same load generator, in interleaved rows: the
-// machine's speed drifts over minutes, so each pair of rows is measured back to back, in
-// alternating order. Prints each row and the ratios; writes JSON to --out.
+// the same model file, the same photos and the same load generator, in interleaved rows
+// (lib/interleave.mjs). Prints each row; writes JSON to --out.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeCpuMs } from './lib/decode.mjs';
-import { syncLoad } from './lib/load.mjs';
+import { interleavedRows, summarize } from './lib/interleave.mjs';
 import { loadPhotos } from './lib/photos.mjs';
-import { cpuPerImage, cpuSnapshot, stackProcesses } from './lib/stack.mjs';
+import { stackProcesses } from './lib/stack.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +27,6 @@ const { values } = parseArgs({
     out: { type: 'string' },
   },
 });
-const round = (x, digits = 1) => Number(x.toFixed(digits));
 const photos = await loadPhotos(values.images);
 const systems = {
   service: {
@@ -43,76 +41,14 @@ const systems = {
   },
 };
 
-async function row(name, clients) {
-  const { url, path, processes } = systems[name];
-  const before = cpuSnapshot(processes);
-  const r = await syncLoad({
-    url,
-    path,
-    photos,
-    connections: clients,
-    seconds: Number(values.seconds),
-  });
-  const cpu = cpuPerImage(before, cpuSnapshot(processes), Math.max(1, r.ok));
-  const { 'load generator': _, ...own } = cpu;
-  return {
-    system: name,
-    clients,
-    imagesPerSecond: r.imagesPerSecond,
-    p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms,
-    notOk: r.requests - r.ok,
-    cpuMsPerImage: round(
-      Object.values(own).reduce((a, b) => a + b, 0),
-      2,
-    ),
-  };
-}
-
-for (const name of Object.keys(systems)) {
-  await syncLoad({ ...systems[name], photos, connections: 4, amount: 40 });
-}
-const rows = [];
-const clientCounts = values.clients.split(',').map(Number);
-for (let r = 0; r < Number(values.rounds); r++) {
-  for (const clients of clientCounts) {
-    const order = r % 2 === 0 ? ['service', 'peer'] : ['peer', 'service'];
-    for (const name of order) {
-      const result = { round: r + 1, ...(await row(name, clients)) };
-      rows.push(result);
-      console.log(
-        `round ${result.round}, ${name}, ${clients} clients: ${result.imagesPerSecond} images/s, ` +
-          `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, CPU ${result.cpuMsPerImage} ms/image, not 200: ${result.notOk}`,
-      );
-    }
-  }
-}
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return round(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2, 2);
-};
-const summary = clientCounts.map((clients) => {
-  const of = (name, key) =>
-    median(rows.filter((x) => x.system === name && x.clients === clients).map((x) => x[key]));
-  const s = {
-    clients,
-    service: {
-      imagesPerSecond: of('service', 'imagesPerSecond'),
-      p50Ms: of('service', 'p50Ms'),
-      p99Ms: of('service', 'p99Ms'),
-      cpuMsPerImage: of('service', 'cpuMsPerImage'),
-    },
-    peer: {
-      imagesPerSecond: of('peer', 'imagesPerSecond'),
-      p50Ms: of('peer', 'p50Ms'),
-      p99Ms: of('peer', 'p99Ms'),
-      cpuMsPerImage: of('peer', 'cpuMsPerImage'),
-    },
-  };
-  s.throughputRatio = round(s.service.imagesPerSecond / s.peer.imagesPerSecond, 2);
-  return s;
+const rows = await interleavedRows({
+  systems,
+  photos,
+  clientCounts: values.clients.split(',').map(Number),
+  rounds: Number(values.rounds),
+  seconds: Number(values.seconds),
 });
+const summary = summarize(rows, ['service', 'peer']);
 
 /** The peer's decoding alone on `photos`, by its own code in its own Python. */
 function peerDecodeCpuMs(photos, rounds = 20) {

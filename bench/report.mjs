@@ -149,9 +149,7 @@ if (peer) {
   );
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const p of peer.summary) {
-    const [sv, pr] = [p.service, p.peer].map((x) =>
-      Object.fromEntries(Object.entries(x).map(([k, v]) => [k, round(v, 2)])),
-    );
+    const [sv, pr] = [p.service, p.peer];
     console.log(
       `| ${p.clients} | ${sv.imagesPerSecond} | ${pr.imagesPerSecond} | ${p.throughputRatio} | ` +
         `${sv.p50Ms} / ${sv.p99Ms} | ${pr.p50Ms} / ${pr.p99Ms} | ${sv.cpuMsPerImage} | ${pr.cpuMsPerImage} |`,
