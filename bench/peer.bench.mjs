@@ -70,7 +70,7 @@ function peerDecodeCpuMs(photos, rounds = 20) {
 }
 
 // Decoding alone, in this process and in the peer's Python, two rounds interleaved; then by the
-// photos' width, where the JPEG decoders' shrink-on-load factors differ (the report prints it).
+// photos' width, to show whether the gap grows with the photo (the report prints it).
 const decode = { service: [], peer: [], byWidth: [] };
 if (values['peer-dir'] && values['peer-pid']) {
   for (let r = 0; r < 2; r++) {

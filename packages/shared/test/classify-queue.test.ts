@@ -23,10 +23,7 @@ const job = (id: string, joinKey?: string): NewClassifyJob => ({
   ...(joinKey && { joinKey }),
 });
 
-/**
- * The classify producer against real Redis. One upload takes plain commands and several a
- * pipeline: both must leave the same pixels, jobs and joins.
- */
+/** The classify producer against real Redis, with one upload (a sync predict) and several. */
 describe('ClassifyQueue.enqueue', () => {
   const config = testConfig();
   let redis: Redis;

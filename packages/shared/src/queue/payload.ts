@@ -16,13 +16,6 @@ export class PixelStore {
   ) {}
 
   async putMany(entries: { jobId: string; pixels: Buffer }[]): Promise<void> {
-    const [only] = entries;
-    if (entries.length === 1 && only) {
-      // One upload, as every sync predict: a plain command, since an ioredis pipeline copies
-      // every script the queue defines onto itself when made.
-      await this.redis.set(pixelsKey(this.queueName, only.jobId), only.pixels, 'EX', this.ttlS);
-      return;
-    }
     // A pipeline, not a transaction: each key stands alone, and MULTI/EXEC would cost two more commands.
     const pipeline = this.redis.pipeline();
     for (const { jobId, pixels } of entries) {

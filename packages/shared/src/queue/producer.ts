@@ -67,17 +67,13 @@ export class ClassifyQueue extends ProducerQueue<ClassifyJobData, ClassifyResult
     // Pixels first: a worker may take a job the moment it is added. (A job that joins another
     // wrote its pixels for nothing; checking first would cost every upload a round trip.)
     await this.pixels.putMany(jobs.map(({ id, pixels }) => ({ jobId: id, pixels })));
-    const bulk = jobs.map(({ id, data, priority, joinKey }) => ({
-      name: JobName.Classify,
-      data,
-      opts: { jobId: id, priority, ...(joinKey && { deduplication: { id: joinKey } }) },
-    }));
-    const [only] = bulk;
-    // One job, as every sync predict: add, since addBulk makes an ioredis pipeline (see putMany).
-    const added =
-      bulk.length === 1 && only
-        ? [await this.bull.add(only.name, only.data, only.opts)]
-        : await this.bull.addBulk(bulk);
+    const added = await this.bull.addBulk(
+      jobs.map(({ id, data, priority, joinKey }) => ({
+        name: JobName.Classify,
+        data,
+        opts: { jobId: id, priority, ...(joinKey && { deduplication: { id: joinKey } }) },
+      })),
+    );
     const ids = jobs.map((j, i) => added[i]?.id ?? j.id);
     await this.pixels.deleteMany(jobs.filter((j, i) => ids[i] !== j.id).map((j) => j.id));
     return ids;
