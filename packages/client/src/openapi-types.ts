@@ -499,7 +499,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A job's small WebP preview, from acceptance on (the upload itself is not kept) */
+        /** A job's small JPEG preview, from acceptance on (the upload itself is not kept) */
         get: {
             parameters: {
                 query?: never;
@@ -511,12 +511,13 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description WebP image */
+                /** @description JPEG image (WebP for jobs stored before thumbnails were JPEG) */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        "image/jpeg": string;
                         "image/webp": string;
                     };
                 };

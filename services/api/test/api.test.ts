@@ -188,7 +188,7 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     expect(html.headers['content-type']).toMatch(/text\/html/);
     expect(html.body).toContain('again.png');
     expect(html.body).toContain('<form method="post" action="/predict"');
-    expect(html.body).toContain('src="data:image/webp;base64,');
+    expect(html.body).toContain('src="data:image/jpeg;base64,');
 
     const first = await app.inject({ url: '/v1/predictions?limit=1' });
     const page = first.json() as { items: { id: string }[]; next: string };
@@ -210,10 +210,39 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     );
     const thumb = await app.inject({ url: withThumb?.thumbnailUrl ?? '/missing' });
     expect(thumb.statusCode).toBe(200);
-    expect(thumb.headers['content-type']).toBe('image/webp');
+    expect(thumb.headers['content-type']).toBe('image/jpeg');
     expect((await sharp(thumb.rawPayload).metadata()).width).toBeLessThanOrEqual(
       DEFAULT_THUMBNAIL_SIZE,
     );
+  });
+
+  it('serves a thumbnail stored as WebP, before thumbnails were JPEG, as WebP', async () => {
+    const thumbnail = await sharp({
+      create: { width: 32, height: 24, channels: 3, background: '#36a' },
+    })
+      .webp()
+      .toBuffer();
+    await repository.upsertMany([
+      {
+        jobId: 'webp-thumbnail',
+        status: PredictionStatus.Failed,
+        error: 'pixels expired',
+        filename: 'older.jpg',
+        sha256: 'webp-thumbnail',
+        byteSize: 1,
+        width: 32,
+        height: 24,
+        format: 'jpeg',
+        thumbnail,
+        createdAt: new Date(),
+        finishedAt: new Date(),
+      },
+    ]);
+    const res = await app.inject({ url: '/v1/jobs/webp-thumbnail/thumbnail' });
+    expect(res.headers['content-type']).toBe('image/webp');
+    expect(res.rawPayload.equals(thumbnail)).toBe(true);
+    const html = await app.inject({ url: '/' });
+    expect(html.body).toContain(`src="data:image/webp;base64,${thumbnail.toString('base64')}"`);
   });
 
   it('reports healthy when its backends answer', async () => {

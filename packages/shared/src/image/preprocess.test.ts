@@ -4,7 +4,7 @@ import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { MODEL_SPEC } from '../model-spec.js';
 import { detectFormat } from './image-format.js';
-import { prepareUpload, thumbnailSize, toModelInput } from './preprocess.js';
+import { prepareUpload, thumbnailMediaType, thumbnailSize, toModelInput } from './preprocess.js';
 import {
   at,
   CLEAR,
@@ -154,17 +154,23 @@ describe('prepareUpload', () => {
     await expectAppError(toModelInput(file, { maxPixels: 1000 }), 'TOO_MANY_PIXELS', 422);
   });
 
-  it('makes a WebP thumbnail that fits the box', async () => {
+  it('makes a JPEG thumbnail that fits the box', async () => {
     const { thumbnail } = await prepareUpload(image('cat.png'), opts);
-    expect(detectFormat(thumbnail)).toBe('webp');
+    expect(detectFormat(thumbnail)).toBe('jpeg');
+    expect(thumbnailMediaType(thumbnail)).toBe('image/jpeg');
     const meta = await sharp(thumbnail).metadata();
-    expect(meta).toMatchObject({ format: 'webp', width: 128, height: 85 });
+    expect(meta).toMatchObject({ format: 'jpeg', width: 128, height: 85 });
 
     const tall = await prepareUpload(image('parrot.jpg'), { ...opts, thumbnailSize: 64 });
     expect(await sharp(tall.thumbnail).metadata()).toMatchObject({ width: 35, height: 64 });
 
     const tiny = await prepareUpload(await gradient(30, 20).png().toBuffer(), opts);
     expect(await sharp(tiny.thumbnail).metadata()).toMatchObject({ width: 30, height: 20 });
+  });
+
+  it('names the media type of thumbnails stored as WebP before they were JPEG', async () => {
+    expect(thumbnailMediaType(await gradient(30, 20).webp().toBuffer())).toBe('image/webp');
+    expect(thumbnailMediaType(await gradient(30, 20).jpeg().toBuffer())).toBe('image/jpeg');
   });
 });
 

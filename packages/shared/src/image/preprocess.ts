@@ -17,7 +17,7 @@ export interface PreparedImage {
   height: number;
   /** MODEL_SPEC.inputSize squared RGB triplets, uint8, row-major (HWC). */
   pixels: Buffer;
-  /** WebP that fits inside thumbnailSize x thumbnailSize. */
+  /** JPEG that fits inside thumbnailSize x thumbnailSize. */
   thumbnail: Buffer;
 }
 
@@ -28,6 +28,7 @@ export interface PrepareOptions {
 
 /** The box a thumbnail fits in, pixels. */
 export const DEFAULT_THUMBNAIL_SIZE = 128;
+export const THUMBNAIL_QUALITY = 80;
 const WHITE = { r: 255, g: 255, b: 255 };
 /**
  * libvips' linear reduce is a triangle filter widened by the shrink factor: antialiased
@@ -136,8 +137,9 @@ export function thumbnailSize(width: number, height: number, box: number) {
 /**
  * The thumbnail from the model's 224x224 pixels rather than a second decode: it is smaller than
  * them on both axes, so restoring the aspect ratio only ever shrinks. Shrunk here rather than by
- * libvips, whose resize stage alone costs more than this whole loop; WebP at effort 0, the
- * fastest encoder setting, at a thumbnail's size a few hundred bytes more.
+ * libvips, whose resize stage alone costs more than this whole loop. JPEG, not WebP: at a
+ * thumbnail's size libwebp's encoder costs about twice libjpeg's, for a file a few percent smaller
+ * (docs/performance.md).
  */
 function thumbnail(pixels: Buffer, width: number, height: number, box: number): Promise<Buffer> {
   const size = MODEL_SPEC.inputSize;
@@ -148,13 +150,18 @@ function thumbnail(pixels: Buffer, width: number, height: number, box: number): 
     target.height,
   );
   return sharp(small.data, { raw: { width: small.width, height: small.height, channels: 3 } })
-    .webp({ effort: 0 })
+    .jpeg({ quality: THUMBNAIL_QUALITY })
     .toBuffer();
+}
+
+/** A stored thumbnail's media type: JPEG, or WebP for those made before thumbnails were JPEG. */
+export function thumbnailMediaType(thumbnail: Uint8Array): 'image/jpeg' | 'image/webp' {
+  return detectFormat(thumbnail) === 'webp' ? 'image/webp' : 'image/jpeg';
 }
 
 /**
  * Validates and preprocesses an upload, decoding it once: the model's 224x224 RGB pixels and a
- * WebP thumbnail. Throws AppError UNSUPPORTED_FORMAT, TOO_MANY_PIXELS or UNDECODABLE_IMAGE.
+ * JPEG thumbnail. Throws AppError UNSUPPORTED_FORMAT, TOO_MANY_PIXELS or UNDECODABLE_IMAGE.
  */
 export async function prepareUpload(buf: Buffer, opts: PrepareOptions): Promise<PreparedImage> {
   const image = await check(buf, opts.maxPixels);

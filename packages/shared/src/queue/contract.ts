@@ -56,7 +56,7 @@ export interface UploadInfo {
 /** Job payload. The 224x224 RGB pixels wait in Redis (./payload.ts), not in the job. */
 export interface ClassifyJobData {
   upload: UploadInfo;
-  /** Small WebP preview for the history page, base64. */
+  /** Small JPEG preview for the history page, base64. */
   thumbnail: string;
   topK: number;
   /** Epoch ms when the API accepted the upload. */

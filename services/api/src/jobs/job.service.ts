@@ -53,7 +53,7 @@ export interface PendingJob {
   width: number;
   height: number;
   format: string;
-  /** WebP preview, base64. */
+  /** JPEG preview, base64. */
   thumbnail: string;
   createdAt: Date;
 }
@@ -203,7 +203,7 @@ export class JobService {
     return jobs.filter((j) => j !== null);
   }
 
-  /** The job's WebP thumbnail: in its queue entry from acceptance on, in MongoDB once finished. */
+  /** The job's thumbnail: in its queue entry from acceptance on, in MongoDB once finished. */
   async thumbnail(id: string): Promise<Buffer | null> {
     const job = await this.deps.queue.bull.getJob(id);
     if (job?.data.thumbnail) return Buffer.from(job.data.thumbnail, 'base64');

@@ -4,6 +4,7 @@ import {
   isFinished,
   JOB_ID_MAX_CHARS,
   JobPriority,
+  thumbnailMediaType,
 } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
 import type { SubmittedJob } from '../jobs/submission.js';
@@ -132,12 +133,15 @@ export async function jobsRoutes(app: FastifyInstance) {
     {
       schema: {
         tags: ['jobs'],
-        summary: "A job's small WebP preview, from acceptance on (the upload itself is not kept)",
+        summary: "A job's small JPEG preview, from acceptance on (the upload itself is not kept)",
         params: idParams,
         response: {
           200: {
-            description: 'WebP image',
-            content: { 'image/webp': { schema: { type: 'string', format: 'binary' } } },
+            description: 'JPEG image (WebP for jobs stored before thumbnails were JPEG)',
+            content: {
+              'image/jpeg': { schema: { type: 'string', format: 'binary' } },
+              'image/webp': { schema: { type: 'string', format: 'binary' } },
+            },
           },
           ...errorResponses(400, 404, 409, 503),
         },
@@ -150,7 +154,7 @@ export async function jobsRoutes(app: FastifyInstance) {
         throw new AppError('NOT_FOUND', 'No thumbnail for this job');
       }
       return reply
-        .type('image/webp')
+        .type(thumbnailMediaType(thumbnail))
         .header('cache-control', 'public, max-age=86400, immutable')
         .send(thumbnail);
     },

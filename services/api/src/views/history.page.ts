@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PredictionRecord } from '@imagerec/shared';
+import { type PredictionRecord, thumbnailMediaType } from '@imagerec/shared';
 import type { PendingJob } from '../jobs/job.service.js';
 
 export const HISTORY_SCRIPT_PATH = '/assets/history.js';
@@ -25,7 +25,7 @@ const SHOWN_PREDICTIONS = 3;
 const thumbnail = (base64: string | undefined) =>
   base64
     ? // Inline: the page's one query already brought the thumbnails, so no request per image.
-      `<img class="thumb" src="data:image/webp;base64,${base64}" alt="" width="${THUMB_PX}" height="${THUMB_PX}">`
+      `<img class="thumb" src="data:${thumbnailMediaType(Buffer.from(base64.slice(0, 16), 'base64'))};base64,${base64}" alt="" width="${THUMB_PX}" height="${THUMB_PX}">`
     : '<span class="thumb"></span>';
 
 const timeOf = (date: Date) =>

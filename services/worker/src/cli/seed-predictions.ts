@@ -6,6 +6,7 @@ import {
   loadConfig,
   modelInfo,
   PredictionRepository,
+  THUMBNAIL_QUALITY,
 } from '@imagerec/shared';
 import sharp from 'sharp';
 import { seedRecord } from '../seed/seed-records.js';
@@ -30,7 +31,7 @@ if (
   process.exit(2);
 }
 
-/** Photo-like WebP thumbnails (noisy gradients), of the size real ones have. */
+/** Photo-like JPEG thumbnails (noisy gradients), of the size real ones have. */
 async function makeThumbnails(n: number): Promise<Buffer[]> {
   return Promise.all(
     Array.from({ length: n }, async (_, i) => {
@@ -44,7 +45,7 @@ async function makeThumbnails(n: number): Promise<Buffer[]> {
         raw[p * 3 + 2] = (x + y + i * 60 + Math.random() * 40) & 255;
       }
       return sharp(raw, { raw: { width: w, height: h, channels: 3 } })
-        .webp()
+        .jpeg({ quality: THUMBNAIL_QUALITY })
         .toBuffer();
     }),
   );

@@ -11,7 +11,7 @@ export interface SeedOptions {
   now: Date;
   spanDays: number;
   labels: readonly string[];
-  /** Real WebP thumbnails to reuse: the stored size matters, not their content. */
+  /** Real JPEG thumbnails to reuse: the stored size matters, not their content. */
   thumbnails: readonly Buffer[];
   model: ModelInfo;
   processedBy: string;
