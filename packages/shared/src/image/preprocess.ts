@@ -28,7 +28,10 @@ export interface PrepareOptions {
 
 /** The box a thumbnail fits in, pixels. */
 export const DEFAULT_THUMBNAIL_SIZE = 128;
+/** libjpeg's quality for thumbnails, 1-100. */
 export const THUMBNAIL_QUALITY = 80;
+/** What a stored thumbnail is: JPEG, or WebP for those made before thumbnails were JPEG. */
+export const THUMBNAIL_MEDIA_TYPES = ['image/jpeg', 'image/webp'] as const;
 const WHITE = { r: 255, g: 255, b: 255 };
 /**
  * libvips' linear reduce is a triangle filter widened by the shrink factor: antialiased
@@ -154,8 +157,8 @@ function thumbnail(pixels: Buffer, width: number, height: number, box: number): 
     .toBuffer();
 }
 
-/** A stored thumbnail's media type: JPEG, or WebP for those made before thumbnails were JPEG. */
-export function thumbnailMediaType(thumbnail: Uint8Array): 'image/jpeg' | 'image/webp' {
+/** A stored thumbnail's media type, one of THUMBNAIL_MEDIA_TYPES. */
+export function thumbnailMediaType(thumbnail: Uint8Array): (typeof THUMBNAIL_MEDIA_TYPES)[number] {
   return detectFormat(thumbnail) === 'webp' ? 'image/webp' : 'image/jpeg';
 }
 

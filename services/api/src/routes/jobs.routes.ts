@@ -4,6 +4,7 @@ import {
   isFinished,
   JOB_ID_MAX_CHARS,
   JobPriority,
+  THUMBNAIL_MEDIA_TYPES,
   thumbnailMediaType,
 } from '@imagerec/shared';
 import type { FastifyInstance } from 'fastify';
@@ -138,10 +139,12 @@ export async function jobsRoutes(app: FastifyInstance) {
         response: {
           200: {
             description: 'JPEG image (WebP for jobs stored before thumbnails were JPEG)',
-            content: {
-              'image/jpeg': { schema: { type: 'string', format: 'binary' } },
-              'image/webp': { schema: { type: 'string', format: 'binary' } },
-            },
+            content: Object.fromEntries(
+              THUMBNAIL_MEDIA_TYPES.map((type) => [
+                type,
+                { schema: { type: 'string', format: 'binary' } },
+              ]),
+            ),
           },
           ...errorResponses(400, 404, 409, 503),
         },
