@@ -9,6 +9,7 @@ const engine = read('engine.json');
 const main = read('default.json');
 const batch1 = read('batch1.json');
 const accounting = read('accounting.json');
+const queueCost = read('queue-cost.json');
 const upLayout = read('up-layout.json');
 const peer = existsSync(join(dir, 'peer.json')) ? read('peer.json') : undefined;
 const webhookRounds = readdirSync(dir).filter((f) => /^webhooks-on-\d+\.json$/.test(f)).length;
@@ -140,6 +141,29 @@ for (const [what, value] of [
 }
 console.log(`most frequent commands: ${a.top.map(([k, v]) => `${k} ${v}`).join(', ')}`);
 
+const total32 = Object.entries(s32.cpuMsPerImage)
+  .filter(([k]) => k !== 'load generator')
+  .reduce((sum, [, ms]) => sum + ms, 0);
+console.log(
+  `\nthe queue alone (BullMQ as the service uses it, a worker that does nothing), ${queueCost.clients} clients, per image:`,
+);
+console.log(
+  "| images a job | Redis commands | Redis CPU ms | its clients' CPU ms (producer, worker, events reader) |",
+);
+console.log('| ---: | ---: | ---: | ---: |');
+for (const q of queueCost.rows) {
+  console.log(
+    `| ${q.imagesPerJob} | ${q.commandsPerImage} | ${q.redisCpuMsPerImage} | ${q.clientsCpuMsPerImage} |`,
+  );
+}
+const ownJob = queueCost.rows.find((q) => q.imagesPerJob === 1);
+if (ownJob) {
+  const queueMs = ownJob.redisCpuMsPerImage + ownJob.clientsCpuMsPerImage;
+  console.log(
+    `with the service's one image a job: ${round(queueMs, 2)} CPU ms, ${round((100 * queueMs) / total32, 1)}% of the stack's ${round(total32, 2)} an image at 32 clients`,
+  );
+}
+
 if (peer) {
   console.log(
     '\nthis service against the benchmark peer (BentoML, the same model file), interleaved rows, medians',
@@ -201,9 +225,6 @@ const int8At8 = engine.rows.find(
 const best =
   engine.best[main.precision]?.imagesPerSecond ??
   Math.max(...Object.values(engine.best).map((b) => b.imagesPerSecond));
-const total32 = Object.entries(s32.cpuMsPerImage)
-  .filter(([k]) => k !== 'load generator')
-  .reduce((sum, [, ms]) => sum + ms, 0);
 const bound = 1.3 * (a.decodeCpuMsPerImage + modelCpu);
 const at8 = (precision) =>
   engine.rows.find((r) => r.precision === precision && r.threads === 1 && r.batch === 8);
@@ -232,7 +253,10 @@ const targets = [
     `total CPU per image at 32 clients <= 1.3 x (decoding + the model) = 1.3 x (${a.decodeCpuMsPerImage} + ${round(modelCpu, 2)}) = ${round(bound, 2)} ms (${round(total32, 2)})`,
     total32 <= bound,
   ],
-  [`Redis commands per image <= 40 (${a.commandsPerImage})`, a.commandsPerImage <= 40],
+  [
+    `Redis commands per image <= 40 (${a.commandsPerImage}; the queue alone ${ownJob?.commandsPerImage} with one image a job)`,
+    a.commandsPerImage <= 40,
+  ],
   [
     `the engine's fastest int8 form >= 1.5 x the TFLite-exact int8 file at batch 8, one thread (int8-fast ${fastRatio} x)`,
     fastRatio >= 1.5,
@@ -260,6 +284,6 @@ const results = join(new URL('./results/', import.meta.url).pathname);
 mkdirSync(results, { recursive: true });
 writeFileSync(
   join(results, 'bench.json'),
-  `${JSON.stringify({ engine, stack: main, batch1, upLayout, accounting, peer, webhooksOff, webhooksOn, outsideModelCpuMs: round(outside, 2) }, null, 2)}\n`,
+  `${JSON.stringify({ engine, stack: main, batch1, upLayout, accounting, queueCost, peer, webhooksOff, webhooksOn, outsideModelCpuMs: round(outside, 2) }, null, 2)}\n`,
 );
 console.log(`\nwritten to ${join(results, 'bench.json')}`);
