@@ -1,8 +1,10 @@
 // What the queue alone costs an image: BullMQ as the service uses it (the classify queue's job
 // options, an interactive job joined by its content key, the consumer's lock and concurrency
-// settings, one QueueEvents reader as each API runs), with a worker that does nothing, so that
-// neither decoding nor the model nor storage count. Jobs of 1 image are the service's; jobs of
-// several images show what a job carrying a batch would cost. Counted on the stack's Redis.
+// settings, one QueueEvents reader as each API runs, whose completed events wake the waiting
+// clients), with a worker that does nothing, so that neither decoding nor the model nor storage
+// count. Jobs of 1 image are the service's; the same without a join key or a priority is the
+// least a job of one image costs in BullMQ; jobs of several images show what a job carrying a
+// batch would cost. Counted on the stack's Redis.
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,8 +28,6 @@ const { values } = parseArgs({
     'redis-port': { type: 'string', default: '6379' },
     clients: { type: 'string', default: '8' },
     images: { type: 'string', default: '3200' },
-    /** Images a job carries, one row each. */
-    sizes: { type: 'string', default: '1,4,8' },
     out: { type: 'string' },
   },
 });
@@ -36,6 +36,17 @@ const CLIENTS = Number(values.clients);
 const IMAGES = Number(values.images);
 const round = (x, digits = 2) => Number(x.toFixed(digits));
 const config = loadConfig();
+/**
+ * One row each: the service's job; the same without what only the service needs (a join key
+ * and a priority), BullMQ's least for a job of one image; jobs of several images, which could
+ * not join by an image's content.
+ */
+const ROWS = [
+  { imagesPerJob: 1, joinKey: true, priority: true },
+  { imagesPerJob: 1, joinKey: false, priority: false },
+  { imagesPerJob: 4, joinKey: false, priority: true },
+  { imagesPerJob: 8, joinKey: false, priority: true },
+];
 
 const redisCli = (...args) =>
   execFileSync('redis-cli', ['-p', port, ...args], { encoding: 'utf8' });
@@ -75,7 +86,7 @@ const imageResult = () => ({
   processedBy: 'bench:1',
 });
 
-async function measure(size) {
+async function measure({ imagesPerJob: size, joinKey, priority }) {
   const name = `queue-cost-${size}-${randomUUID().slice(0, 8)}`;
   // Three connections, as the API (queue, events) and the worker have their own.
   const [connection, eventsConnection, workerConnection] = [1, 2, 3].map(() =>
@@ -94,22 +105,33 @@ async function measure(size) {
     queue.bull.waitUntilReady(),
   ]);
 
-  const add = () =>
-    size === 1
-      ? queue.bull.add(JobName.Classify, imageData(), {
-          priority: JobPriority.Interactive,
-          deduplication: { id: randomUUID() },
-        })
-      : queue.bull.add(
-          JobName.Classify,
-          { images: Array.from({ length: size }, imageData) },
-          { priority: JobPriority.Interactive },
-        );
+  // As the API's job waiters: one listener on the completed events, each job's waiter
+  // registered before it is added, and no Redis read a job (Job.waitUntilFinished would run
+  // BullMQ's isFinished script for each).
+  const waiting = new Map();
+  events.on('completed', ({ jobId }) => {
+    waiting.get(jobId)?.();
+    waiting.delete(jobId);
+  });
+  const addAndWait = async () => {
+    const jobId = randomUUID();
+    const done = new Promise((resolve) => waiting.set(jobId, resolve));
+    await queue.bull.add(
+      JobName.Classify,
+      size === 1 ? imageData() : { images: Array.from({ length: size }, imageData) },
+      {
+        jobId,
+        ...(priority && { priority: JobPriority.Interactive }),
+        ...(joinKey && { deduplication: { id: randomUUID() } }),
+      },
+    );
+    await done;
+  };
   let issued = 0;
   const client = async () => {
     while (issued < IMAGES) {
       issued += size;
-      await (await add()).waitUntilFinished(events);
+      await addAndWait();
     }
   };
   const [commands, redisMs, cpu, started] = [
@@ -121,8 +143,10 @@ async function measure(size) {
   await Promise.all(Array.from({ length: CLIENTS }, client));
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
-  const row = {
+  const result = {
     imagesPerJob: size,
+    joinKey,
+    priority,
     images: issued,
     commandsPerImage: round((commandsRun() - commands) / issued),
     redisCpuMsPerImage: round((redisCpuMs() - redisMs) / issued),
@@ -134,18 +158,18 @@ async function measure(size) {
   await queue.bull.obliterate({ force: true });
   await queue.close();
   for (const c of [connection, eventsConnection, workerConnection]) await c.quit();
-  return row;
+  return result;
 }
 
 const rows = [];
-for (const size of values.sizes.split(',').map(Number)) rows.push(await measure(size));
+for (const row of ROWS) rows.push(await measure(row));
 if (values.out) {
   mkdirSync(dirname(values.out), { recursive: true });
   writeFileSync(values.out, `${JSON.stringify({ clients: CLIENTS, rows }, null, 2)}\n`);
 }
 for (const r of rows) {
   console.log(
-    `the queue alone, ${r.imagesPerJob} image(s) a job, ${CLIENTS} clients: ${r.commandsPerImage} Redis commands, ` +
+    `the queue alone, ${r.imagesPerJob} image(s) a job (join key ${r.joinKey ? 'yes' : 'no'}, priority ${r.priority ? 'yes' : 'no'}), ${CLIENTS} clients: ${r.commandsPerImage} Redis commands, ` +
       `Redis ${r.redisCpuMsPerImage} CPU ms and its clients ${r.clientsCpuMsPerImage} CPU ms an image`,
   );
 }

@@ -148,15 +148,18 @@ console.log(
   `\nthe queue alone (BullMQ as the service uses it, a worker that does nothing), ${queueCost.clients} clients, per image:`,
 );
 console.log(
-  "| images a job | Redis commands | Redis CPU ms | its clients' CPU ms (producer, worker, events reader) |",
+  "| images a job | join key | priority | Redis commands | Redis CPU ms | its clients' CPU ms (producer, worker, events reader) |",
 );
-console.log('| ---: | ---: | ---: | ---: |');
+console.log('| ---: | --- | --- | ---: | ---: | ---: |');
+const yesNo = (b) => (b ? 'yes' : 'no');
 for (const q of queueCost.rows) {
   console.log(
-    `| ${q.imagesPerJob} | ${q.commandsPerImage} | ${q.redisCpuMsPerImage} | ${q.clientsCpuMsPerImage} |`,
+    `| ${q.imagesPerJob} | ${yesNo(q.joinKey)} | ${yesNo(q.priority)} | ${q.commandsPerImage} | ${q.redisCpuMsPerImage} | ${q.clientsCpuMsPerImage} |`,
   );
 }
-const ownJob = queueCost.rows.find((q) => q.imagesPerJob === 1);
+// The service's own job: one image, joined by its content, at interactive priority.
+const ownJob = queueCost.rows.find((q) => q.imagesPerJob === 1 && q.joinKey && q.priority);
+const leastOne = queueCost.rows.find((q) => q.imagesPerJob === 1 && !q.joinKey && !q.priority);
 if (ownJob) {
   const queueMs = ownJob.redisCpuMsPerImage + ownJob.clientsCpuMsPerImage;
   console.log(
@@ -254,7 +257,7 @@ const targets = [
     total32 <= bound,
   ],
   [
-    `Redis commands per image <= 40 (${a.commandsPerImage}; the queue alone ${ownJob?.commandsPerImage} with one image a job)`,
+    `Redis commands per image <= 40 (${a.commandsPerImage}; the queue alone ${ownJob?.commandsPerImage} with one image a job, ${leastOne?.commandsPerImage} without join key nor priority)`,
     a.commandsPerImage <= 40,
   ],
   [
