@@ -70,6 +70,11 @@ export const envSchema = z.object({
     .describe(
       'How long an upload may wait for UPLOAD_BUDGET_BYTES before it gets 503 with Retry-After, ms',
     ),
+  GC_AFTER_BUFFERS_BYTES: int(0, 1 << 30)
+    .default(32 * 1024 * 1024)
+    .describe(
+      "Growth of an API process's buffers (uploads, pixels) after which it runs a full garbage collection itself; 0: only V8's own, after some 64 MB",
+    ),
   MAX_QUEUE_DEPTH: int(1, 10_000_000)
     .default(10_000)
     .describe('Most jobs waiting in the queue; beyond it new uploads get 503 with Retry-After'),
@@ -258,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxPixels: e.MAX_PIXELS,
       uploadBudgetBytes: e.UPLOAD_BUDGET_BYTES,
       uploadWaitMs: e.UPLOAD_WAIT_MS,
+      gcAfterBuffersBytes: e.GC_AFTER_BUFFERS_BYTES,
       maxQueueDepth: e.MAX_QUEUE_DEPTH,
       trustProxy: e.TRUST_PROXY,
       syncTimeoutMs: e.SYNC_TIMEOUT_MS,
