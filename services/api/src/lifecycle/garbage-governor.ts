@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 
-/** How often the buffers' total is read, ms: a few MB of uploads at full load. */
+/** How often the buffers' total is read, ms: so that a burst of uploads overshoots little. */
 const SAMPLE_MS = 20;
 
 /**
