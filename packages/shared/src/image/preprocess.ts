@@ -4,8 +4,8 @@ import { AppError, errorMessage } from '../errors.js';
 import { MODEL_SPEC } from '../model-spec.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../queue/contract.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
-import { downscaleRgb } from './downscale.js';
 import { detectFormat } from './image-format.js';
+import { type JpegHeader, jpegPixels, nativeDecodes, thumbnailJpeg } from './jpeg-codec.js';
 
 // Every upload is decoded once: libvips' operation cache would only hold memory.
 sharp.cache(false);
@@ -40,12 +40,15 @@ const WHITE = { r: 255, g: 255, b: 255 };
  */
 const RESIZE_KERNEL = 'linear';
 
-/** A checked upload, ready to decode: its format, its size after EXIF orientation, its source. */
+/**
+ * A checked upload, ready to decode: its format, its size after EXIF orientation, and what
+ * decodes it: libvips, or for a plain JPEG the native decoder (./jpeg-pixels.ts).
+ */
 interface CheckedImage {
   format: ImageFormat;
   width: number;
   height: number;
-  source: Sharp;
+  source: Sharp | { bytes: Buffer; header: JpegHeader };
 }
 
 function firstLine(err: unknown): string {
@@ -71,8 +74,15 @@ async function readHeader(buf: Buffer, format: ImageFormat) {
   try {
     // Header only; no limit here, so that the refusal can name the declared size.
     const meta = await sharp(buf, { failOn: 'error', limitInputPixels: false }).metadata();
+    const header: JpegHeader = {
+      width: meta.width,
+      height: meta.height,
+      orientation: meta.orientation ?? 1,
+      space: meta.space ?? '',
+      icc: meta.icc,
+    };
     // For multi-page GIF and TIFF this is the first page, the only one decoded.
-    return { ...meta.autoOrient, pixels: meta.width * meta.height };
+    return { ...meta.autoOrient, pixels: meta.width * meta.height, header };
   } catch (err) {
     throw undecodable(format, err);
   }
@@ -96,8 +106,11 @@ async function check(buf: Buffer, maxPixels: number): Promise<CheckedImage> {
       source: sharp(data, { raw: { width, height, channels }, limitInputPixels }),
     };
   }
-  const { width, height, pixels } = await readHeader(buf, format);
+  const { width, height, pixels, header } = await readHeader(buf, format);
   if (pixels > maxPixels) throw tooManyPixels(width, height, maxPixels);
+  if (format === 'jpeg' && nativeDecodes(header)) {
+    return { format, width, height, source: { bytes: buf, header } };
+  }
   // failOn 'error' refuses truncated files; 'warning' would also refuse many camera JPEGs.
   const source = sharp(buf, { failOn: 'error', limitInputPixels, autoOrient: true });
   return { format, width, height, source };
@@ -109,8 +122,16 @@ async function check(buf: Buffer, maxPixels: number): Promise<CheckedImage> {
  */
 async function modelPixels(image: CheckedImage, maxPixels: number): Promise<Buffer> {
   const size = MODEL_SPEC.inputSize;
+  const { source } = image;
+  if ('header' in source) {
+    try {
+      return await jpegPixels(source.bytes, source.header, size);
+    } catch (err) {
+      throw undecodable(image.format, err);
+    }
+  }
   try {
-    const { data, info } = await image.source
+    const { data, info } = await source
       .resize(size, size, { fit: 'fill', kernel: RESIZE_KERNEL })
       .flatten({ background: WHITE })
       .toColourspace('srgb')
@@ -139,22 +160,15 @@ export function thumbnailSize(width: number, height: number, box: number) {
 
 /**
  * The thumbnail from the model's 224x224 pixels rather than a second decode: it is smaller than
- * them on both axes, so restoring the aspect ratio only ever shrinks. Shrunk here rather than by
- * libvips, whose resize stage alone costs more than this whole loop. JPEG, not WebP: at a
- * thumbnail's size libwebp's encoder costs about twice libjpeg's, for a file a few percent smaller
- * (docs/performance.md).
+ * them on both axes, so restoring the aspect ratio only ever shrinks. Made by the native codec,
+ * not libvips, whose pipeline costs several times the work (docs/performance.md). JPEG, not WebP:
+ * at a thumbnail's size libwebp's encoder costs about twice libjpeg's, for a file a few percent
+ * smaller.
  */
 function thumbnail(pixels: Buffer, width: number, height: number, box: number): Promise<Buffer> {
   const size = MODEL_SPEC.inputSize;
   const target = thumbnailSize(width, height, Math.min(box, size));
-  const small = downscaleRgb(
-    { width: size, height: size, data: pixels },
-    target.width,
-    target.height,
-  );
-  return sharp(small.data, { raw: { width: small.width, height: small.height, channels: 3 } })
-    .jpeg({ quality: THUMBNAIL_QUALITY })
-    .toBuffer();
+  return thumbnailJpeg(pixels, size, target, THUMBNAIL_QUALITY);
 }
 
 /** A stored thumbnail's media type, one of THUMBNAIL_MEDIA_TYPES. */
