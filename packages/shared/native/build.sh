@@ -9,6 +9,6 @@ if ! printf '#include <stdio.h>\n#include <jpeglib.h>\n' | "${CC:-cc}" -E - >/de
   exit 1
 fi
 mkdir -p build
-"${CC:-cc}" -O2 -Wall -Werror -fPIC -shared \
+"${CC:-cc}" -O3 -Wall -Werror -fPIC -shared \
   -I"$(node -p "require('node-api-headers').include_dir")" \
   native/jpeg-codec.c -o build/jpeg-codec.node -ljpeg

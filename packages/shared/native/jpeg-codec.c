@@ -122,15 +122,22 @@ static int resample(const uint8_t *src, int sw, int sh, uint8_t *out, int dw, in
         o[2] = clip8(b);
       }
     }
-    for (int y = 0; y < dh; y++) {
+    // Row by row into 32-bit sums: the same sums as PIL's column walk, in memory order.
+    int32_t *sums = malloc(sizeof(int32_t) * dw * 3);
+    ok = sums != NULL;
+    for (int y = 0; ok && y < dh; y++) {
       const int32_t *w = &v.weights[y * v.ksize];
-      for (int x = 0; x < dw * 3; x++) {
-        int32_t s = 1 << (PRECISION_BITS - 1);
-        const uint8_t *p = mid + (size_t)v.first[y] * dw * 3 + x;
-        for (int i = 0; i < v.count[y]; i++, p += (size_t)dw * 3) s += *p * w[i];
-        out[(size_t)y * dw * 3 + x] = clip8(s);
+      const int n = dw * 3;
+      for (int x = 0; x < n; x++) sums[x] = 1 << (PRECISION_BITS - 1);
+      for (int i = 0; i < v.count[y]; i++) {
+        const uint8_t *p = mid + (size_t)(v.first[y] + i) * n;
+        const int32_t weight = w[i];
+        for (int x = 0; x < n; x++) sums[x] += p[x] * weight;
       }
+      uint8_t *o = out + (size_t)y * n;
+      for (int x = 0; x < n; x++) o[x] = clip8(sums[x]);
     }
+    free(sums);
   }
   free(mid);
   free_coefficients(&h);
