@@ -133,7 +133,7 @@ for (const [what, value] of [
       ]
     : []),
   [
-    "decoding alone, CPU ms (the API's libvips pipeline to the model's pixels)",
+    "decoding alone, CPU ms (the API's pipeline to the model's pixels: the native JPEG codec)",
     a.decodeCpuMsPerImage,
   ],
 ]) {
@@ -184,7 +184,7 @@ if (peer) {
   }
   if (peer.decode?.peer.length) {
     console.log(
-      `decoding alone, CPU ms per photo, the same JPEGs, two rounds interleaved: this service's libvips pipeline ${peer.decode.service.join(' / ')}, the peer's PIL (its model_pixels) ${peer.decode.peer.join(' / ')}`,
+      `decoding alone, CPU ms per photo, the same JPEGs, two rounds interleaved: this service's native JPEG codec ${peer.decode.service.join(' / ')}, the peer's PIL (its model_pixels) ${peer.decode.peer.join(' / ')}`,
     );
     if (peer.decode.byWidth?.length) {
       console.log(
