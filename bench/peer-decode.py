@@ -1,7 +1,8 @@
 """The benchmark peer's decoding alone: its own model_pixels (service.py) on the photos in a folder,
-run by the peer's Python, CPU ms per photo. Prints one JSON line last.
+run by the peer's Python, CPU ms per photo. Prints one JSON line last. With PIXELS_DIR, instead
+writes each photo's pixels there (NAME.rgb, 224x224x3 bytes), for comparison with this service's.
 
-Usage: peer-decode.py PEER_DIR PHOTOS_DIR ROUNDS (PEER_MODEL set, as service.py reads it)."""
+Usage: peer-decode.py PEER_DIR PHOTOS_DIR ROUNDS [PIXELS_DIR] (PEER_MODEL set, as service.py reads it)."""
 import importlib.util
 import io
 import json
@@ -15,7 +16,15 @@ peer_dir, photos_dir, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.arg
 spec = importlib.util.spec_from_file_location("peer_service", peer_dir / "service.py")
 service = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(service)
-photos = [p.read_bytes() for p in sorted(photos_dir.iterdir())]
+paths = sorted(photos_dir.iterdir())
+photos = [p.read_bytes() for p in paths]
+
+if len(sys.argv) > 4:
+    pixels_dir = Path(sys.argv[4])
+    for path, data in zip(paths, photos):
+        pixels = service.model_pixels(Image.open(io.BytesIO(data)))
+        (pixels_dir / f"{path.name}.rgb").write_bytes(pixels.tobytes())
+    sys.exit(0)
 
 
 def decode(data: bytes) -> None:

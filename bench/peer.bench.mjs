@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MODEL_SPEC, toModelInput } from '../packages/shared/dist/index.js';
 import { decodeCpuMs } from './lib/decode.mjs';
 import { interleavedRows, summarize } from './lib/interleave.mjs';
 import { loadPhotos } from './lib/photos.mjs';
@@ -50,29 +51,65 @@ const rows = await interleavedRows({
 });
 const summary = summarize(rows, ['service', 'peer']);
 
-/** The peer's decoding alone on `photos`, by its own code in its own Python. */
-function peerDecodeCpuMs(photos, rounds = 20) {
+/**
+ * Runs peer-decode.py, the peer's own code in its own Python, on `photos` (written to a folder
+ * as NN-name), with the arguments `extra` gives for that folder; `read` gets its output, the
+ * folder and the names.
+ */
+function runPeerDecode(photos, extra, read) {
   // The interpreter the peer runs: the first word of its command line.
   const python = readFileSync(`/proc/${values['peer-pid']}/cmdline`, 'utf8').split('\0')[0];
   const dir = mkdtempSync(join(tmpdir(), 'bench-photos-'));
   try {
-    photos.forEach((p, i) => {
-      writeFileSync(join(dir, `${String(i).padStart(2, '0')}-${p.name}`), p.bytes);
-    });
+    const names = photos.map((p, i) => `${String(i).padStart(2, '0')}-${p.name}`);
+    for (const [i, p] of photos.entries()) writeFileSync(join(dir, names[i]), p.bytes);
     const script = new URL('./peer-decode.py', import.meta.url).pathname;
-    const out = execFileSync(python, [script, values['peer-dir'], dir, String(rounds)], {
+    const out = execFileSync(python, [script, values['peer-dir'], dir, ...extra(dir)], {
       encoding: 'utf8',
     });
-    return JSON.parse(out.trim().split('\n').at(-1)).cpuMsPerImage;
+    return read(out, dir, names);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+/** The peer's decoding alone on `photos`, CPU ms per photo. */
+const peerDecodeCpuMs = (photos, rounds = 20) =>
+  runPeerDecode(
+    photos,
+    () => [String(rounds)],
+    (out) => JSON.parse(out.trim().split('\n').at(-1)).cpuMsPerImage,
+  );
+
+/** This service's model pixels against the peer's, photo by photo. */
+async function pixelsAgainstPeer(photos) {
+  // Written beside the photos, in the folder that runPeerDecode removes.
+  const theirs = runPeerDecode(
+    photos,
+    (dir) => ['0', dir],
+    (_, dir, names) => names.map((name) => readFileSync(join(dir, `${name}.rgb`))),
+  );
+  let identical = 0;
+  let largest = 0;
+  let sum = 0;
+  for (const [i, photo] of photos.entries()) {
+    const ours = await toModelInput(photo.bytes);
+    if (ours.equals(theirs[i])) identical++;
+    for (let j = 0; j < ours.length; j++) {
+      const d = Math.abs(ours[j] - theirs[i][j]);
+      largest = Math.max(largest, d);
+      sum += d;
+    }
+  }
+  const meanAbs = Number((sum / (photos.length * MODEL_SPEC.inputBytes)).toFixed(3));
+  return { photos: photos.length, identical, largest, meanAbs };
+}
+
 // Decoding alone, in this process and in the peer's Python, two rounds interleaved; then by the
 // photos' width, to show whether the gap grows with the photo (the report prints it).
-const decode = { service: [], peer: [], byWidth: [] };
+const decode = { service: [], peer: [], byWidth: [], pixels: undefined };
 if (values['peer-dir'] && values['peer-pid']) {
+  decode.pixels = await pixelsAgainstPeer(photos);
   for (let r = 0; r < 2; r++) {
     decode.service.push(await decodeCpuMs(photos));
     decode.peer.push(peerDecodeCpuMs(photos));

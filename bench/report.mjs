@@ -186,6 +186,12 @@ if (peer) {
     console.log(
       `decoding alone, CPU ms per photo, the same JPEGs, two rounds interleaved: this service's native JPEG codec ${peer.decode.service.join(' / ')}, the peer's PIL (its model_pixels) ${peer.decode.peer.join(' / ')}`,
     );
+    if (peer.decode.pixels) {
+      const { photos, identical, largest, meanAbs } = peer.decode.pixels;
+      console.log(
+        `the model's pixels against the peer's (PIL), the same JPEGs: ${identical} of ${photos} byte-identical, largest difference ${largest}, mean ${meanAbs} a channel`,
+      );
+    }
     if (peer.decode.byWidth?.length) {
       console.log(
         `by photo width, this service / the peer: ${peer.decode.byWidth.map((r) => `${r.width} px ${r.service} / ${r.peer}`).join(', ')}`,
