@@ -11,4 +11,4 @@ fi
 mkdir -p build
 "${CC:-cc}" -O3 -Wall -Werror -fPIC -shared \
   -I"$(node -p "require('node-api-headers').include_dir")" \
-  native/jpeg-codec.c -o build/jpeg-codec.node -ljpeg
+  native/jpeg-codec.c -o build/jpeg-codec.node -ljpeg -lm
