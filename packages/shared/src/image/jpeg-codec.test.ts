@@ -1,6 +1,12 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { jpegShrink, nativeDecodes, orientSquare, thumbnailJpeg } from './jpeg-codec.js';
+import {
+  jpegHeader,
+  jpegShrink,
+  nativeDecodes,
+  orientSquare,
+  thumbnailJpeg,
+} from './jpeg-codec.js';
 import { prepareUpload } from './preprocess.js';
 import { gradient, image, meanAbsDiff, opts, SIZE } from './preprocess.test-helper.js';
 
@@ -52,8 +58,7 @@ function withOrientation(jpeg: Buffer, orientation: number) {
 
 /** Whether prepareUpload takes the native path for this file. */
 async function takesNativePath(file: Buffer) {
-  const { width, height, orientation = 1, space = '', icc } = await sharp(file).metadata();
-  return nativeDecodes({ width, height, orientation, space, icc });
+  return nativeDecodes(jpegHeader(await sharp(file).metadata()));
 }
 
 describe('jpegShrink', () => {

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type { Metadata } from 'sharp';
 
 /** The native codec (native/jpeg-codec.c), built by `pnpm build` into the package's build/. */
 interface JpegCodec {
@@ -27,6 +28,15 @@ export interface JpegHeader {
   /** The embedded ICC profile, if any. */
   icc?: Buffer;
 }
+
+/** The JPEG header's fields from sharp's metadata of the file. */
+export const jpegHeader = (meta: Metadata): JpegHeader => ({
+  width: meta.width,
+  height: meta.height,
+  orientation: meta.orientation ?? 1,
+  space: meta.space ?? '',
+  icc: meta.icc,
+});
 
 /**
  * Whether an ICC profile is the common sRGB IEC61966-2.1 one, by its header's device model

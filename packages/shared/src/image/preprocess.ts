@@ -5,7 +5,13 @@ import { MODEL_SPEC } from '../model-spec.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../queue/contract.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
 import { detectFormat } from './image-format.js';
-import { type JpegHeader, jpegPixels, nativeDecodes, thumbnailJpeg } from './jpeg-codec.js';
+import {
+  type JpegHeader,
+  jpegHeader,
+  jpegPixels,
+  nativeDecodes,
+  thumbnailJpeg,
+} from './jpeg-codec.js';
 
 // Every upload is decoded once: libvips' operation cache would only hold memory.
 sharp.cache(false);
@@ -42,7 +48,7 @@ const RESIZE_KERNEL = 'linear';
 
 /**
  * A checked upload, ready to decode: its format, its size after EXIF orientation, and what
- * decodes it: libvips, or for a plain JPEG the native decoder (./jpeg-pixels.ts).
+ * decodes it: libvips, or for a plain JPEG the native codec (./jpeg-codec.ts).
  */
 interface CheckedImage {
   format: ImageFormat;
@@ -74,15 +80,8 @@ async function readHeader(buf: Buffer, format: ImageFormat) {
   try {
     // Header only; no limit here, so that the refusal can name the declared size.
     const meta = await sharp(buf, { failOn: 'error', limitInputPixels: false }).metadata();
-    const header: JpegHeader = {
-      width: meta.width,
-      height: meta.height,
-      orientation: meta.orientation ?? 1,
-      space: meta.space ?? '',
-      icc: meta.icc,
-    };
     // For multi-page GIF and TIFF this is the first page, the only one decoded.
-    return { ...meta.autoOrient, pixels: meta.width * meta.height, header };
+    return { ...meta.autoOrient, pixels: meta.width * meta.height, meta };
   } catch (err) {
     throw undecodable(format, err);
   }
@@ -106,10 +105,11 @@ async function check(buf: Buffer, maxPixels: number): Promise<CheckedImage> {
       source: sharp(data, { raw: { width, height, channels }, limitInputPixels }),
     };
   }
-  const { width, height, pixels, header } = await readHeader(buf, format);
+  const { width, height, pixels, meta } = await readHeader(buf, format);
   if (pixels > maxPixels) throw tooManyPixels(width, height, maxPixels);
-  if (format === 'jpeg' && nativeDecodes(header)) {
-    return { format, width, height, source: { bytes: buf, header } };
+  if (format === 'jpeg') {
+    const header = jpegHeader(meta);
+    if (nativeDecodes(header)) return { format, width, height, source: { bytes: buf, header } };
   }
   // failOn 'error' refuses truncated files; 'warning' would also refuse many camera JPEGs.
   const source = sharp(buf, { failOn: 'error', limitInputPixels, autoOrient: true });
