@@ -1,6 +1,8 @@
+import { createRequire } from 'node:module';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import {
+  type JpegCodec,
   jpegHeader,
   jpegShrink,
   nativeDecodes,
@@ -159,5 +161,48 @@ describe('thumbnailJpeg', () => {
     expect(() => thumbnailJpeg(Buffer.alloc(10), SIZE, { width: 8, height: 8 }, 80)).toThrow(
       TypeError,
     );
+  });
+});
+
+describe('the portable build (CPUs without AVX2)', () => {
+  const load = (name: string) =>
+    createRequire(import.meta.url)(`../../build/${name}.node`) as JpegCodec;
+  const [fast, portable] = [load('jpeg-codec'), load('jpeg-codec-portable')];
+
+  it.each(['parrot.jpg', 'cat_720p.jpg', 'face.jpg'])(
+    'makes the same pixels as the default build from %s',
+    async (name) => {
+      const file = image(name);
+      const { width, height } = jpegHeader(await sharp(file).metadata());
+      // The service's shrink, then no shrink (wide windows), a shape not square, and an upscale.
+      const cases = [
+        [jpegShrink(width, height, SIZE), SIZE, SIZE],
+        [1, SIZE, SIZE],
+        [2, 100, 37],
+        [8, 333, 301],
+      ] as const;
+      for (const [shrink, w, h] of cases) {
+        const [a, b] = await Promise.all(
+          [fast, portable].map((codec) => codec.jpegPixels(file, shrink, w, h)),
+        );
+        expect(a?.equals(b as Buffer), `shrink ${shrink} to ${w} x ${h}`).toBe(true);
+      }
+    },
+  );
+
+  it('makes the same thumbnails as the default build', async () => {
+    const pixels = await gradient(SIZE, SIZE).raw().toBuffer();
+    // Noise, so that every tap's weight shows in the result.
+    for (let i = 0; i < pixels.length; i += 7) pixels[i] = (i * 2654435761) >>> 24;
+    for (const [w, h] of [
+      [128, 96],
+      [17, 200],
+      [1, 1],
+    ] as const) {
+      const [a, b] = await Promise.all(
+        [fast, portable].map((codec) => codec.thumbnailJpeg(pixels, SIZE, SIZE, w, h, 90)),
+      );
+      expect(a?.equals(b as Buffer), `${w} x ${h}`).toBe(true);
+    }
   });
 });

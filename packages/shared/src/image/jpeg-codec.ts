@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { Metadata } from 'sharp';
 
 /** The native codec (native/jpeg-codec.c), built by `pnpm build` into the package's build/. */
-interface JpegCodec {
+export interface JpegCodec {
   jpegPixels(jpeg: Buffer, shrink: number, width: number, height: number): Promise<Buffer>;
   thumbnailJpeg(
     rgb: Buffer,
