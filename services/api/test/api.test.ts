@@ -18,7 +18,7 @@ import { IMAGES_DIR } from '@imagerec/test-support/shared-files';
 import { type Queue, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { type ApiHarness, useApi } from './support/api-harness.js';
 
@@ -68,6 +68,7 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     const res = await post('/v1/jobs', [cat]);
     const [{ id }] = (res.json() as { jobs: [{ id: string }] }).jobs;
     const started = Date.now();
+    const reads = vi.spyOn(app.classifyQueue.bull, 'getJob');
     const poll = app.inject({ url: `/v1/jobs/${id}?waitMs=10000` });
     // A stand-in consumer completes the job, so only the API's waiting is under test here.
     const stub = new Worker<ClassifyJobData, ClassifyResult>(
@@ -84,8 +85,16 @@ describe('API component: real Redis and MongoDB, no worker', () => {
     setTimeout(() => stub.run(), 300);
     const answer = await poll;
     await stub.close();
-    expect(answer.json()).toMatchObject({ id, status: 'completed' });
+    expect(answer.json()).toMatchObject({
+      id,
+      status: 'completed',
+      filename: 'cat.png',
+      predictions: [{ label: 'Egyptian cat' }],
+    });
     expect(Date.now() - started).toBeLessThan(5000);
+    // The completed event carried the result: the job was read once, before the wait.
+    expect(reads).toHaveBeenCalledTimes(1);
+    reads.mockRestore();
   });
 
   it('answers long-polls at once when it shuts down', async () => {

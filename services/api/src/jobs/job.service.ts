@@ -3,7 +3,9 @@ import {
   type AppConfig,
   AppError,
   CacheResult,
+  type ClassifyJobData,
   type ClassifyQueue,
+  type ClassifyResult,
   deliveriesOf,
   isFinished,
   JobPriority,
@@ -156,13 +158,21 @@ export class JobService {
   }
 
   async get(id: string, topK: number): Promise<JobView | null> {
+    return (await this.read(id, topK)).view;
+  }
+
+  /** The job's view, and its queued data while Redis still holds the job. */
+  private async read(
+    id: string,
+    topK: number,
+  ): Promise<{ view: JobView | null; data?: ClassifyJobData }> {
     const queue = this.deps.queue.bull;
     // State first: a job read after its state is at least as far along, so a job seen as
     // completed always carries its result.
     const state = await queue.getJobState(id);
     const job = state === 'unknown' ? undefined : await queue.getJob(id);
     if (job) {
-      return viewFromQueue(
+      const view = viewFromQueue(
         {
           id,
           state,
@@ -174,11 +184,23 @@ export class JobService {
         topK,
         this.model,
       );
+      return { view, data: job.data };
     }
     // Not in Redis (never, or removed once finished): MongoDB has it then.
     const record = await this.deps.repository.findByJobId(id);
-    if (record) return viewFromRecord(record, topK, this.model);
-    return (await this.deps.fetching?.view(id)) ?? null;
+    if (record) return { view: viewFromRecord(record, topK, this.model) };
+    return { view: (await this.deps.fetching?.view(id)) ?? null };
+  }
+
+  /** A completed job's view from its queued data and the result its completed event carried. */
+  private completedView(
+    id: string,
+    data: ClassifyJobData,
+    result: ClassifyResult,
+    topK: number,
+  ): JobView {
+    const snapshot = { id, state: 'completed', data, returnvalue: result, finishedOn: Date.now() };
+    return viewFromQueue(snapshot, topK, this.model);
   }
 
   /** Those of `ids` still waiting or running in the queue, in the order given. */
@@ -225,7 +247,7 @@ export class JobService {
     let waiter = registered;
     for (;;) {
       waiter ??= this.deps.waiters.register(id, deadline - Date.now());
-      const view = await this.get(id, topK);
+      const { view, data } = await this.read(id, topK);
       if (
         !view ||
         isFinished(view.status) ||
@@ -235,7 +257,11 @@ export class JobService {
         waiter.cancel();
         return view;
       }
-      await waiter.done;
+      const outcome = await waiter.done;
+      // The completed event carries the result: with the data read above, no second read.
+      if (outcome?.state === 'completed' && data) {
+        return this.completedView(id, data, outcome.result, topK);
+      }
       waiter = undefined;
     }
   }
@@ -276,19 +302,8 @@ export class JobService {
       if (view) return view;
     } else if (job?.data) {
       const outcome = await waiter.done;
-      if (outcome?.state === 'completed') {
-        return viewFromQueue(
-          {
-            id,
-            state: 'completed',
-            data: job.data,
-            returnvalue: outcome.result,
-            finishedOn: Date.now(),
-          },
-          topK,
-          this.model,
-        );
-      }
+      if (outcome?.state === 'completed')
+        return this.completedView(id, job.data, outcome.result, topK);
     } else {
       waiter.cancel();
     }
