@@ -71,7 +71,7 @@ export const envSchema = z.object({
       'How long an upload may wait for UPLOAD_BUDGET_BYTES before it gets 503 with Retry-After, ms',
     ),
   GC_AFTER_BUFFERS_BYTES: int(0, 1 << 30)
-    .default(32 * 1024 * 1024)
+    .default(16 * 1024 * 1024)
     .describe(
       "Growth of an API process's buffers (uploads, pixels) after which it runs a full garbage collection itself; 0: only V8's own, after some 64 MB",
     ),
