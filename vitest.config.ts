@@ -3,7 +3,11 @@ import { defineConfig } from 'vitest/config';
 
 // Tests run against the TypeScript sources of the workspace packages, not their builds; the
 // test support code (tests/support) is one more of them, imported as @imagerec/test-support/<module>.
+// The first key that matches wins: a package's subpath export before the package.
 const alias = {
+  '@imagerec/model/model-input': fileURLToPath(
+    new URL('./packages/model/src/model-input.ts', import.meta.url),
+  ),
   '@imagerec/shared': fileURLToPath(new URL('./packages/shared/src/index.ts', import.meta.url)),
   '@imagerec/model': fileURLToPath(new URL('./packages/model/src/index.ts', import.meta.url)),
   '@imagerec/client': fileURLToPath(new URL('./packages/client/src/index.ts', import.meta.url)),

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { prepareModel } from '../../packages/model/dist/index.js';
+import { modelInput, prepareModel } from '../../packages/model/dist/index.js';
 import {
   detectFormat,
   loadConfig,
@@ -51,7 +51,13 @@ async function dump(file, bytes) {
   await writeFile(join(outDir, `${file}.rgb`), pixels);
   const probabilities = {};
   for (const { precision, session } of sessions) {
-    const input = new ort.Tensor('uint8', new Uint8Array(pixels), [1, size, size, 3]);
+    const [, , , channels] = session.inputMetadata[0].shape;
+    const input = new ort.Tensor('uint8', modelInput([pixels], pixels.length, channels), [
+      1,
+      size,
+      size,
+      channels,
+    ]);
     const probs = (await session.run({ input })).probabilities.data;
     probabilities[precision] = `${file}.${precision}.f32`;
     await writeFile(

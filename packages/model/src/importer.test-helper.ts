@@ -2,11 +2,15 @@ import type { ModelPrecision } from '@imagerec/shared';
 import * as ort from 'onnxruntime-node';
 import { expect } from 'vitest';
 import { convertTfliteToOnnx, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './importer.js';
+import { modelInput } from './model-input.js';
 import type { Activation } from './tflite/float-kernels.test-helper.js';
 import { BuiltinOperator } from './tflite/schema.js';
 import type { ModelSpec } from './tflite/tflite-builder.test-helper.js';
 
-/** Converts `tflite` and runs the pixels through it in onnxruntime: the float output. */
+/**
+ * Converts `tflite` and runs the pixels through it in onnxruntime: the float output. RGB pixels
+ * [N,H,W,3] are laid out for the model's input as the worker lays them (int8-fast takes 4).
+ */
 export async function run(
   tflite: Uint8Array,
   pixels: number[],
@@ -15,7 +19,15 @@ export async function run(
 ) {
   const session = await ort.InferenceSession.create(convertTfliteToOnnx(tflite, precision));
   try {
-    const feeds = { [ONNX_INPUT_NAME]: new ort.Tensor('uint8', Uint8Array.from(pixels), dims) };
+    const [n = 1, h = 0, w = 0, c = 0] = dims;
+    const [input] = session.inputMetadata;
+    const channels = input?.isTensor ? Number(input.shape[3]) : c;
+    const rgb = Uint8Array.from(pixels);
+    const images = Array.from({ length: n }, (_, i) =>
+      rgb.subarray(i * h * w * c, (i + 1) * h * w * c),
+    );
+    const data = channels === c ? rgb : modelInput(images, h * w * c, channels);
+    const feeds = { [ONNX_INPUT_NAME]: new ort.Tensor('uint8', data, [n, h, w, channels]) };
     const out = (await session.run(feeds))[ONNX_OUTPUT_NAME];
     if (!out) throw new Error('no output');
     return { data: Array.from(out.data as Float32Array), dims: [...out.dims] };

@@ -3,7 +3,7 @@ import type { Padding } from './tflite/schema.js';
 
 // The converted graph's names and layouts: TFLite's NHWC tensors as ONNX's NCHW ones.
 
-/** The converted model's one input: uint8 RGB pixels, [N,H,W,3] (NHWC). */
+/** The converted model's one input: uint8 RGB pixels, [N,H,W,3] (NHWC); int8-fast's [N,H,W,4]. */
 export const ONNX_INPUT_NAME = 'input';
 /** The converted model's one output: float32 class probabilities, [N,classes]. */
 export const ONNX_OUTPUT_NAME = 'probabilities';

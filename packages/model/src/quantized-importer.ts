@@ -6,6 +6,7 @@ import {
   singleQuantization,
   unsupportedType,
 } from './graph-importer.js';
+import { KERNEL_CHANNEL_ALIGNMENT, PIXEL_CHANNELS } from './model-input.js';
 import {
   broadcastOperand,
   DataType,
@@ -22,9 +23,9 @@ import {
   roundHalfAwayFromZero,
   UINT8_RANGE,
 } from './quantization.js';
-import { signedWeights, symmetricWeights } from './quantized-weights.js';
+import { signedWeights, symmetricWeights, withInputChannels } from './quantized-weights.js';
 import type { TfliteModel, TfliteOperator, TfliteSubgraph, TfliteTensor } from './tflite/reader.js';
-import { type Activation, TensorType } from './tflite/schema.js';
+import { type Activation, BuiltinOperator, TensorType } from './tflite/schema.js';
 
 /** onnxruntime's contrib domain: QLinearAdd and the quantized pools live there. */
 export const MS_DOMAIN = 'com.microsoft';
@@ -58,13 +59,34 @@ export class QuantizedImporter extends GraphImporter {
   private readonly params = new Map<number, [string, string]>();
   /** TFLite tensors whose ONNX value is already float (dequantized). */
   private readonly floats = new Set<number>();
+  /** The graph input, where it takes more channels than TFLite's (see inputChannels). */
+  private widenedInput?: { index: number; channels: number };
 
   protected graphInput(t: TfliteTensor) {
-    const [, h = 0, w = 0, c = 0] = t.shape;
+    const [, h = 0, w = 0] = t.shape;
     // The pixels are the TFLite input's quantized values as they are.
     const name = this.g.reserve(ONNX_INPUT_NAME);
     this.values.set(t.index, this.g.node('Transpose', [name], { perm: TO_NCHW }));
-    return valueInfo(name, DataType.UINT8, ['N', h, w, c]);
+    return valueInfo(name, DataType.UINT8, ['N', h, w, this.inputChannels(t)]);
+  }
+
+  /**
+   * With symmetric weights an RGB input takes a fourth channel, with zero weights: onnxruntime's
+   * indirect convolution kernel needs input channels in multiples of 4, and runs the first
+   * convolution in about half the time of the matrix product it falls back to. Only where the
+   * input feeds nothing but full convolutions, whose weights can take the channel.
+   */
+  private inputChannels(t: TfliteTensor): number {
+    const channels = t.shape[3] ?? 0;
+    const readers = this.sg.operators.filter((op) => op.inputs.includes(t.index));
+    const convolutionsOnly = readers.every(
+      (op) => op.code.builtinCode === BuiltinOperator.CONV_2D && op.inputs.indexOf(t.index) === 0,
+    );
+    if (this.form !== 'symmetric-weights' || channels !== PIXEL_CHANNELS || !convolutionsOnly) {
+      return channels;
+    }
+    this.widenedInput = { index: t.index, channels: KERNEL_CHANNEL_ALIGNMENT };
+    return KERNEL_CHANNEL_ALIGNMENT;
   }
 
   protected graphOutput(t: TfliteTensor) {
@@ -86,11 +108,15 @@ export class QuantizedImporter extends GraphImporter {
       this.form === 'symmetric-weights'
         ? symmetricWeights(w, this.elements(w.tensor))
         : signedWeights(w, this.elements(w.tensor));
+    const laid =
+      this.widenedInput?.index === xIndex
+        ? withInputChannels(weights.values, w.dims, this.widenedInput.channels)
+        : { values: weights.values, dims: w.dims };
     const dims = weights.channels ? [weights.channels] : [];
     const inputs = [
       x,
       ...this.quantParams(xIndex),
-      this.g.int8Const('weight', w.dims, weights.values),
+      this.g.int8Const('weight', laid.dims, laid.values),
       this.g.floatConst('weight_scale', dims, [...weights.scales]),
       this.g.int8Const('weight_zero_point', dims, [...weights.zeroPoints]),
       ...this.quantParams(out.index),

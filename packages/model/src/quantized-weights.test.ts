@@ -74,4 +74,34 @@ describe('convertTfliteToOnnx, int8 weights', () => {
     const out = await run(conv.tflite, conv.pixels, conv.dims, 'int8-fast');
     expectWithinOneStep(requantized(out.data, conv.yq), conv.expected);
   });
+
+  it('int8-fast: an RGB input takes a fourth channel, whose weights are zero; int8 keeps three', () => {
+    const { tflite } = relu6Conv(249);
+    const graph = (precision: 'int8' | 'int8-fast') => {
+      const {
+        node = [],
+        initializer = [],
+        input = [],
+      } = onnx.ModelProto.decode(convertTfliteToOnnx(tflite, precision)).graph ?? {};
+      const weight = (node ?? []).find((n) => n.opType === 'QLinearConv')?.input?.[3];
+      const w = (initializer ?? []).find((t) => t.name === weight);
+      const dims = input?.[0]?.type?.tensorType?.shape?.dim ?? [];
+      return {
+        channels: Number(dims[3]?.dimValue),
+        weightDims: (w?.dims ?? []).map(Number),
+        weights: new Int8Array(Uint8Array.from(w?.rawData ?? []).buffer),
+      };
+    };
+    const [int8, fast] = [graph('int8'), graph('int8-fast')];
+    expect(int8.channels).toBe(3);
+    expect(int8.weightDims).toEqual([4, 3, 3, 3]);
+    expect(fast.channels).toBe(4);
+    expect(fast.weightDims).toEqual([4, 4, 3, 3]);
+    // [output][input channel][3x3]: each output's fourth input channel is all zero.
+    const fourth = [0, 1, 2, 3].flatMap((o) =>
+      Array.from(fast.weights.subarray(o * 36 + 27, o * 36 + 36)),
+    );
+    expect(fourth).toEqual(new Array(36).fill(0));
+    expect(fast.weights.some((v) => v !== 0)).toBe(true);
+  });
 });

@@ -1,5 +1,5 @@
 import type { ConvWeights } from './graph-importer.js';
-import { permute } from './onnx-layout.js';
+import { permute, product } from './onnx-layout.js';
 import { toSignedWeights, toSymmetricPerChannel } from './quantization.js';
 
 /** Convolution weights as QLinearConv takes them: int8 values, scales, zero points. */
@@ -65,4 +65,15 @@ export function symmetricWeights(w: ConvWeights, elements: Elements): QLinearWei
   const centered = Int16Array.from(laid, (v, i) => v - (zeroPoints[Math.floor(i / size)] ?? 0));
   const { values, scales } = toSymmetricPerChannel(centered, perChannel(q.scale));
   return { values, scales, zeroPoints: new Array<number>(channels).fill(0), channels };
+}
+
+/** [M, C, kH, kW] weights widened to `channels` input channels, the added ones all zero. */
+export function withInputChannels(values: Int8Array, dims: readonly number[], channels: number) {
+  const [outputs = 0, inputs = 0, ...kernel] = dims;
+  const size = product(kernel);
+  const widened = new Int8Array(outputs * channels * size);
+  for (let o = 0; o < outputs; o++) {
+    widened.set(values.subarray(o * inputs * size, (o + 1) * inputs * size), o * channels * size);
+  }
+  return { values: widened, dims: [outputs, channels, ...kernel] };
 }

@@ -1,5 +1,7 @@
-// Only types from the workspace packages: this module runs on the inference thread, which
-// should load onnxruntime and nothing else (the packages would add some 60 MB to each thread).
+// Only types and a module that imports nothing from the workspace packages: this module runs on
+// the inference thread, which should load onnxruntime and little else (the packages would add
+// some 60 MB to each thread).
+import { modelInput, PIXEL_CHANNELS } from '@imagerec/model/model-input';
 import type { Prediction } from '@imagerec/shared';
 import * as ort from 'onnxruntime-node';
 import { topK } from './top-k.js';
@@ -11,15 +13,21 @@ export interface ClassifierOptions {
   intraOpThreads: number;
 }
 
-/** The model's input and output, as its session describes them: uint8 [N,size,size,3] in. */
+/** The model's input and output, as its session describes them: uint8 [N,size,size,3 or 4] in. */
 function describe(session: ort.InferenceSession) {
   const [input] = session.inputMetadata;
   const [output] = session.outputNames;
-  const size = input?.isTensor ? input.shape[1] : undefined;
-  if (!input?.isTensor || input.type !== 'uint8' || typeof size !== 'number' || !output) {
-    throw new Error('The model does not take uint8 images [N,size,size,3]');
+  const [, size, , channels] = input?.isTensor ? input.shape : [];
+  if (
+    !input?.isTensor ||
+    input.type !== 'uint8' ||
+    typeof size !== 'number' ||
+    typeof channels !== 'number' ||
+    !output
+  ) {
+    throw new Error('The model does not take uint8 images [N,size,size,channels]');
   }
-  return { input: input.name, output, size, imageBytes: size * size * 3 };
+  return { input: input.name, output, size, channels, imageBytes: size * size * PIXEL_CHANNELS };
 }
 
 /** The converted model in one onnxruntime session; each call runs a whole batch at once. */
@@ -45,16 +53,9 @@ export class Classifier {
   /** Top-k predictions per image, in the order of `batch`. */
   async classify(batch: Uint8Array[], k: number): Promise<Prediction[][]> {
     if (batch.length === 0) return [];
-    const pixels = new Uint8Array(batch.length * this.io.imageBytes);
-    batch.forEach((image, i) => {
-      if (image.length !== this.io.imageBytes) {
-        throw new Error(
-          `Image ${i} of the batch has ${image.length} bytes, expected ${this.io.imageBytes}`,
-        );
-      }
-      pixels.set(image, i * this.io.imageBytes);
-    });
-    const input = new ort.Tensor('uint8', pixels, [batch.length, this.io.size, this.io.size, 3]);
+    const { size, channels, imageBytes } = this.io;
+    const pixels = modelInput(batch, imageBytes, channels);
+    const input = new ort.Tensor('uint8', pixels, [batch.length, size, size, channels]);
     const outputs = await this.session.run({ [this.io.input]: input });
     const output = outputs[this.io.output];
     if (!output) throw new Error(`The model returned no "${this.io.output}" output`);
