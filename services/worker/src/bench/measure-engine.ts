@@ -72,30 +72,48 @@ function images(count: number): Uint8Array[] {
   );
 }
 
-async function measure(classifier: Classifier, batch: Uint8Array[]) {
-  for (let i = 0; i < WARM_UP_RUNS; i++) await classifier.classify(batch, 5);
-  const times: number[] = [];
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  while (
-    times.length < MIN_RUNS ||
-    (times.length < MAX_RUNS && performance.now() - started < TIME_PER_ROW_MS)
-  ) {
-    const t0 = performance.now();
-    await classifier.classify(batch, 5);
-    times.push(performance.now() - t0);
+/**
+ * Runs the classifiers on the batch in turn, one run each a round, so that other load on the
+ * cores weighs on each alike run by run; until each has MIN_RUNS and TIME_PER_ROW_MS each has
+ * passed, or MAX_RUNS.
+ */
+async function measureInTurn(classifiers: readonly Classifier[], batch: Uint8Array[]) {
+  for (const classifier of classifiers) {
+    for (let i = 0; i < WARM_UP_RUNS; i++) await classifier.classify(batch, 5);
   }
-  const used = process.cpuUsage(cpu);
-  const msPerBatch = median(times);
-  return {
-    cpuMsPerImage: round((used.user + used.system) / 1000 / (times.length * batch.length), 2),
-    runs: times.length,
-    msPerBatch: round(msPerBatch, 2),
-    msPerImage: round(msPerBatch / batch.length, 2),
-    imagesPerSecond: round((1000 * batch.length) / msPerBatch, 1),
-    msPerBatchMin: round(Math.min(...times), 2),
-    msPerBatchMax: round(Math.max(...times), 2),
-  };
+  const samples = classifiers.map((classifier) => ({
+    classifier,
+    times: [] as number[],
+    cpuMicros: 0,
+  }));
+  const started = performance.now();
+  const budgetMs = TIME_PER_ROW_MS * classifiers.length;
+  for (
+    let round = 0;
+    round < MAX_RUNS && (round < MIN_RUNS || performance.now() - started < budgetMs);
+    round++
+  ) {
+    for (const sample of samples) {
+      const cpu = process.cpuUsage();
+      const t0 = performance.now();
+      await sample.classifier.classify(batch, 5);
+      sample.times.push(performance.now() - t0);
+      const used = process.cpuUsage(cpu);
+      sample.cpuMicros += used.user + used.system;
+    }
+  }
+  return samples.map(({ times, cpuMicros }) => {
+    const msPerBatch = median(times);
+    return {
+      cpuMsPerImage: round(cpuMicros / 1000 / (times.length * batch.length), 2),
+      runs: times.length,
+      msPerBatch: round(msPerBatch, 2),
+      msPerImage: round(msPerBatch / batch.length, 2),
+      imagesPerSecond: round((1000 * batch.length) / msPerBatch, 1),
+      msPerBatchMin: round(Math.min(...times), 2),
+      msPerBatchMax: round(Math.max(...times), 2),
+    };
+  });
 }
 
 /** Medians of repeated runs of each precision, at each thread count and batch size. */
@@ -115,7 +133,6 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
       }),
     );
   }
-  // Precisions side by side, row after row, so that load on the cores weighs on each alike.
   for (const threads of THREAD_COUNTS) {
     const classifiers: Classifier[] = [];
     try {
@@ -123,15 +140,10 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
         classifiers.push(await Classifier.create({ ...model, intraOpThreads: threads }));
       }
       for (const batch of BATCH_SIZES) {
-        for (const [i, classifier] of classifiers.entries()) {
-          const precision = precisions[i] as ModelPrecision;
-          rows.push({
-            precision,
-            threads,
-            batch,
-            ...(await measure(classifier, pool.slice(0, batch))),
-          });
-        }
+        const measured = await measureInTurn(classifiers, pool.slice(0, batch));
+        measured.forEach((m, i) => {
+          rows.push({ precision: precisions[i] as ModelPrecision, threads, batch, ...m });
+        });
       }
     } finally {
       for (const classifier of classifiers) await classifier.close();
